@@ -1,0 +1,510 @@
+// Package configs holds custodian's configuration: the typed structure, its
+// defaults, the YAML parser and the validator, plus the commented example
+// configuration shipped beside it (custodian.example.yaml) and the systemd unit.
+//
+// Design: Load parses strictly (unknown keys are errors, so a misspelt option is
+// never silently ignored), fills defaults from one place (Default / applyDefaults),
+// then Validate walks the whole structure and reports every problem at once, each
+// with its path (jobs[0].schedule), the value found and what would be accepted.
+// Nothing starts until the configuration is valid. Relative paths are resolved
+// against the directory of the configuration file, so a configuration directory
+// can be moved as a whole. There is no package-global configuration: callers pass
+// *Config around.
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Errors returned by Load and Validate.
+var (
+	// ErrInvalid wraps a *ValidationError: the configuration parsed but breaks rules.
+	ErrInvalid = errors.New("invalid configuration")
+	// ErrParse: the file is not valid YAML or has unknown keys.
+	ErrParse = errors.New("cannot parse configuration")
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// DataDir holds the ledger, the vault objects, keys and the API socket.
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `yaml:"log_level"`
+	// Unit names the agency unit that owns this installation (clause 八).
+	Unit    string             `yaml:"unit"`
+	Sources map[string]*Source `yaml:"sources"`
+	Jobs    []*Job             `yaml:"jobs"`
+
+	// Path is the file this configuration was loaded from (not a YAML key).
+	Path string `yaml:"-"`
+}
+
+// Source is one SFTP server.
+type Source struct {
+	Address           string   `yaml:"address"`
+	User              string   `yaml:"user"`
+	KeyFile           string   `yaml:"key_file"`
+	KeyPassphraseFile string   `yaml:"key_passphrase_file"`
+	KnownHosts        string   `yaml:"known_hosts"`
+	ConnectTimeout    Duration `yaml:"connect_timeout"`
+	// IOTimeout bounds how long any single SFTP request may stall.
+	IOTimeout Duration `yaml:"io_timeout"`
+	// Sessions is the number of parallel SFTP sessions used for many small files.
+	Sessions int `yaml:"sessions"`
+}
+
+// Job is one scheduled pull.
+type Job struct {
+	Name      string `yaml:"name"`
+	Source    string `yaml:"source"`
+	Officer   string `yaml:"officer"`
+	Schedule  string `yaml:"schedule"`
+	RemoteDir string `yaml:"remote_dir"`
+	Pattern   string `yaml:"pattern"`
+	Kind      string `yaml:"kind"`
+	Purpose   string `yaml:"purpose"`
+	// EmergencyApproval is the reference of the head of agency's approval;
+	// required when Purpose is "emergency" (clause 二(一)(二)).
+	EmergencyApproval string `yaml:"emergency_approval"`
+
+	Checksum        string `yaml:"checksum"`
+	Manifest        string `yaml:"manifest"`
+	AllowWeak       bool   `yaml:"allow_weak"`
+	AllowUnverified bool   `yaml:"allow_unverified"`
+
+	Records Records `yaml:"records"`
+
+	Sequence    string   `yaml:"sequence"`
+	ReadyMarker string   `yaml:"ready_marker"`
+	Settle      Duration `yaml:"settle"`
+	AfterPull   string   `yaml:"after_pull"`
+	Retry       Retry    `yaml:"retry"`
+}
+
+// Records says how a file's records are counted and where its declared count is.
+type Records struct {
+	Header       string `yaml:"header"`
+	Trailer      string `yaml:"trailer"`
+	RecordLength int    `yaml:"record_length"`
+	Encoding     string `yaml:"encoding"`
+	// Gzip: "auto" (by a .gz name), "yes" or "no".
+	Gzip string `yaml:"gzip"`
+}
+
+// Retry is the per-job retry policy for transfer failures.
+type Retry struct {
+	Attempts int      `yaml:"attempts"`
+	Initial  Duration `yaml:"initial"`
+	Max      Duration `yaml:"max"`
+}
+
+// Accepted values, shown in validation messages.
+var (
+	Kinds     = []string{"extract", "change"}
+	Checksums = []string{"sidecar", "manifest", "none"}
+	// Purposes are the legal bases of clause 二(一)(二) of the regulation.
+	Purposes = []string{
+		"cancer-prevention",      // 癌症防治法
+		"vaccination",            // 疫苗接種
+		"communicable-disease",   // 傳染病防治法
+		"mental-health",          // 精神衛生法
+		"pharmaceutical-affairs", // 藥事法
+		"food-safety",            // 食品衛生安全管理法
+		"other-health-law",       // 其他衛生醫療法規或政策計畫
+		"emergency",              // 緊急事件, with the head of agency's approval
+	}
+	Encodings = []string{"utf-8", "big5"}
+	LogLevels = []string{"debug", "info", "warn", "error"}
+)
+
+// Duration accepts "90s", "5m" or a bare number of seconds.
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		d.Duration = time.Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration; use e.g. 30s, 5m or a number of seconds", n.Line, s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Load reads, parses, applies defaults and validates a configuration file.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", file, err)
+	}
+	cfg, err := Parse(data, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	cfg.Path = abs
+	return cfg, nil
+}
+
+// Parse parses YAML, applies defaults, resolves relative paths against baseDir
+// and validates.
+func Parse(data []byte, baseDir string) (*Config, error) {
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+	}
+	cfg.applyDefaults()
+	cfg.resolvePaths(baseDir)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default values.
+const (
+	DefaultSessions       = 4
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultIOTimeout      = 60 * time.Second
+	DefaultRetryAttempts  = 3
+	DefaultRetryInitial   = 30 * time.Second
+	DefaultRetryMax       = 30 * time.Minute
+)
+
+func (c *Config) applyDefaults() {
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	for _, s := range c.Sources {
+		if s == nil {
+			continue
+		}
+		if s.Sessions == 0 {
+			s.Sessions = DefaultSessions
+		}
+		if s.ConnectTimeout.Duration == 0 {
+			s.ConnectTimeout.Duration = DefaultConnectTimeout
+		}
+		if s.IOTimeout.Duration == 0 {
+			s.IOTimeout.Duration = DefaultIOTimeout
+		}
+	}
+	for _, j := range c.Jobs {
+		if j == nil {
+			continue
+		}
+		if j.Kind == "" {
+			j.Kind = "extract"
+		}
+		if j.Checksum == "" {
+			j.Checksum = "sidecar"
+		}
+		if j.AfterPull == "" {
+			j.AfterPull = "keep"
+		}
+		if j.Records.Encoding == "" {
+			j.Records.Encoding = "utf-8"
+		}
+		if j.Records.Gzip == "" {
+			j.Records.Gzip = "auto"
+		}
+		if j.Retry.Attempts == 0 {
+			j.Retry.Attempts = DefaultRetryAttempts
+		}
+		if j.Retry.Initial.Duration == 0 {
+			j.Retry.Initial.Duration = DefaultRetryInitial
+		}
+		if j.Retry.Max.Duration == 0 {
+			j.Retry.Max.Duration = DefaultRetryMax
+		}
+	}
+}
+
+func (c *Config) resolvePaths(base string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.DataDir)
+	for _, s := range c.Sources {
+		if s == nil {
+			continue
+		}
+		abs(&s.KeyFile)
+		abs(&s.KeyPassphraseFile)
+		abs(&s.KnownHosts)
+	}
+}
+
+// ValidationError lists every problem found, each prefixed with its path.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%d problem(s) in configuration:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// Unwrap lets errors.Is(err, ErrInvalid) succeed.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+type problems []string
+
+func (p *problems) add(path, format string, args ...any) {
+	*p = append(*p, path+": "+fmt.Sprintf(format, args...))
+}
+
+var jobNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// cronParser accepts the standard five fields with an optional CRON_TZ= prefix,
+// and the @daily style descriptors.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Validate checks the whole configuration and returns a *ValidationError
+// listing every problem, or nil.
+func (c *Config) Validate() error {
+	var p problems
+	if c.DataDir == "" {
+		p.add("data_dir", "required; e.g. /var/lib/custodian")
+	}
+	if !contains(LogLevels, c.LogLevel) {
+		p.add("log_level", "%q is not accepted; use one of %s", c.LogLevel, strings.Join(LogLevels, ", "))
+	}
+	if len(c.Sources) == 0 {
+		p.add("sources", "at least one source is required")
+	}
+	for _, name := range sortedKeys(c.Sources) {
+		s := c.Sources[name]
+		at := "sources." + name
+		if !jobNameRE.MatchString(name) {
+			p.add(at, "name must be lower-case letters, digits, '.', '_' or '-', starting with a letter or digit")
+		}
+		if s == nil {
+			p.add(at, "empty source; address, user, key_file and known_hosts are required")
+			continue
+		}
+		if s.Address == "" {
+			p.add(at+".address", "required; host:port, e.g. 127.0.0.1:2222")
+		} else if _, port, err := splitHostPort(s.Address); err != nil || port == "" {
+			p.add(at+".address", "%q is not host:port (e.g. 10.1.2.3:22)", s.Address)
+		}
+		if s.User == "" {
+			p.add(at+".user", "required")
+		}
+		if s.KeyFile == "" {
+			p.add(at+".key_file", "required: public-key authentication is the only method")
+		}
+		if s.KnownHosts == "" {
+			p.add(at+".known_hosts", "required: host keys are always checked (there is no option to skip the check)")
+		}
+		if s.Sessions < 1 || s.Sessions > 64 {
+			p.add(at+".sessions", "%d is out of range; use 1 to 64", s.Sessions)
+		}
+		if s.ConnectTimeout.Duration < 0 || s.IOTimeout.Duration < 0 {
+			p.add(at, "timeouts must be positive")
+		}
+	}
+	if len(c.Jobs) == 0 {
+		p.add("jobs", "at least one job is required")
+	}
+	seen := map[string]int{}
+	for i, j := range c.Jobs {
+		at := fmt.Sprintf("jobs[%d]", i)
+		if j == nil {
+			p.add(at, "empty job")
+			continue
+		}
+		c.validateJob(&p, at, j)
+		if prev, dup := seen[j.Name]; dup && j.Name != "" {
+			p.add(at+".name", "%q is also the name of jobs[%d]; job names must be unique", j.Name, prev)
+		}
+		seen[j.Name] = i
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func (c *Config) validateJob(p *problems, at string, j *Job) {
+	if !jobNameRE.MatchString(j.Name) {
+		p.add(at+".name", "%q: use 1-64 lower-case letters, digits, '.', '_' or '-'", j.Name)
+	}
+	if j.Source == "" {
+		p.add(at+".source", "required; one of the names under sources: (%s)", strings.Join(sortedKeys(c.Sources), ", "))
+	} else if _, ok := c.Sources[j.Source]; !ok {
+		p.add(at+".source", "%q is not defined under sources:; defined: %s", j.Source, strings.Join(sortedKeys(c.Sources), ", "))
+	}
+	if j.Schedule != "" {
+		if _, err := cronParser.Parse(j.Schedule); err != nil {
+			p.add(at+".schedule", "%q: %v; use five cron fields with an optional CRON_TZ= prefix, e.g. \"CRON_TZ=Asia/Taipei 0 2 * * *\"", j.Schedule, err)
+		}
+	}
+	if j.RemoteDir == "" || !strings.HasPrefix(j.RemoteDir, "/") {
+		p.add(at+".remote_dir", "%q: an absolute remote directory is required, e.g. /outbox", j.RemoteDir)
+	}
+	if j.Pattern == "" {
+		p.add(at+".pattern", "required; a glob such as HR_FULL_*.txt")
+	} else if _, err := path.Match(j.Pattern, ""); err != nil || strings.Contains(j.Pattern, "/") {
+		p.add(at+".pattern", "%q is not a valid file-name glob (no '/'); e.g. HR_FULL_*.txt", j.Pattern)
+	}
+	if !contains(Kinds, j.Kind) {
+		p.add(at+".kind", "%q is not accepted; use one of %s", j.Kind, strings.Join(Kinds, ", "))
+	}
+	if j.Purpose == "" {
+		p.add(at+".purpose", "required: the legal basis, one of %s", strings.Join(Purposes, ", "))
+	} else if !contains(Purposes, j.Purpose) {
+		p.add(at+".purpose", "%q is not a legal basis of clause 二; use one of %s", j.Purpose, strings.Join(Purposes, ", "))
+	} else if j.Purpose == "emergency" && strings.TrimSpace(j.EmergencyApproval) == "" {
+		p.add(at+".emergency_approval", "required when purpose is emergency: the reference of the head of agency's approval")
+	}
+	switch j.Checksum {
+	case "sidecar":
+	case "manifest":
+		if j.Manifest == "" {
+			p.add(at+".manifest", "required when checksum is manifest: a glob naming the batch manifest, e.g. MANIFEST_*.csv")
+		} else if _, err := path.Match(j.Manifest, ""); err != nil || strings.Contains(j.Manifest, "/") {
+			p.add(at+".manifest", "%q is not a valid file-name glob", j.Manifest)
+		}
+	case "none":
+		if !j.AllowUnverified {
+			p.add(at+".checksum", "none is refused unless allow_unverified: true is also set; datasets are then recorded as unverified")
+		}
+	default:
+		p.add(at+".checksum", "%q is not accepted; use one of %s", j.Checksum, strings.Join(Checksums, ", "))
+	}
+	r := j.Records
+	for _, f := range []struct{ key, re string }{{"header", r.Header}, {"trailer", r.Trailer}} {
+		if f.re == "" {
+			continue
+		}
+		re, err := regexp.Compile(f.re)
+		if err != nil {
+			p.add(at+".records."+f.key, "%q is not a valid regular expression: %v", f.re, err)
+		} else if re.NumSubexp() > 1 {
+			p.add(at+".records."+f.key, "%q: use at most one capture group (the declared record count)", f.re)
+		}
+	}
+	if r.RecordLength < 0 || r.RecordLength > 1<<20 {
+		p.add(at+".records.record_length", "%d is out of range; use a record length in bytes, 1 to 1048576, or leave it out", r.RecordLength)
+	}
+	if !contains(Encodings, strings.ToLower(r.Encoding)) {
+		p.add(at+".records.encoding", "%q is not accepted; use one of %s", r.Encoding, strings.Join(Encodings, ", "))
+	}
+	if !contains([]string{"auto", "yes", "no"}, r.Gzip) {
+		p.add(at+".records.gzip", "%q is not accepted; use auto, yes or no", r.Gzip)
+	}
+	if j.Sequence != "" {
+		re, err := regexp.Compile(j.Sequence)
+		if err != nil {
+			p.add(at+".sequence", "%q is not a valid regular expression: %v", j.Sequence, err)
+		} else if re.NumSubexp() != 1 {
+			p.add(at+".sequence", "%q must have exactly one capture group holding the sequence digits, e.g. '_(\\d{4})\\.txt$'", j.Sequence)
+		}
+	} else if j.Kind == "change" {
+		p.add(at+".sequence", "required for change files: a regex whose group is the sequence number, e.g. '_(\\d{4})\\.txt$'")
+	}
+	if j.ReadyMarker != "" && (strings.Contains(j.ReadyMarker, "/") || j.ReadyMarker == "." || j.ReadyMarker == "..") {
+		p.add(at+".ready_marker", "%q: use a suffix such as .done", j.ReadyMarker)
+	}
+	if j.Settle.Duration < 0 {
+		p.add(at+".settle", "must not be negative")
+	}
+	if ap := j.AfterPull; ap != "keep" && ap != "delete" {
+		dir, ok := strings.CutPrefix(ap, "move:")
+		if !ok || !strings.HasPrefix(dir, "/") || path.Clean(dir) != dir {
+			p.add(at+".after_pull", "%q is not accepted; use keep, delete or move:/absolute/dir", ap)
+		}
+	}
+	if j.Retry.Attempts < 1 || j.Retry.Attempts > 100 {
+		p.add(at+".retry.attempts", "%d is out of range; use 1 (no retry) to 100", j.Retry.Attempts)
+	}
+	if j.Retry.Initial.Duration <= 0 || j.Retry.Max.Duration < j.Retry.Initial.Duration {
+		p.add(at+".retry", "initial must be positive and max at least initial (found %s, %s)", j.Retry.Initial, j.Retry.Max)
+	}
+}
+
+// Job returns the job with the given name.
+func (c *Config) Job(name string) (*Job, bool) {
+	for _, j := range c.Jobs {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return nil, false
+}
+
+// JobNames lists the configured job names in order.
+func (c *Config) JobNames() []string {
+	out := make([]string, len(c.Jobs))
+	for i, j := range c.Jobs {
+		out[i] = j.Name
+	}
+	return out
+}
+
+// Paths under data_dir.
+func (c *Config) LedgerPath() string  { return filepath.Join(c.DataDir, "ledger.db") }
+func (c *Config) VaultDir() string    { return filepath.Join(c.DataDir, "vault") }
+func (c *Config) KeysDir() string     { return filepath.Join(c.DataDir, "keys") }
+func (c *Config) SocketPath() string  { return filepath.Join(c.DataDir, "custodian.sock") }
+func (c *Config) SigningKeyPath() string {
+	return filepath.Join(c.KeysDir(), "ledger.sign")
+}
+func (c *Config) VerifierKeyPath() string {
+	return filepath.Join(c.KeysDir(), "ledger.vkey")
+}
+
+func splitHostPort(a string) (string, string, error) {
+	i := strings.LastIndexByte(a, ':')
+	if i < 0 {
+		return "", "", fmt.Errorf("missing port")
+	}
+	port := a[i+1:]
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("bad port")
+	}
+	return strings.Trim(a[:i], "[]"), port, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

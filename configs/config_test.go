@@ -1,0 +1,145 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+data_dir: data
+sources:
+  moi:
+    address: 127.0.0.1:2222
+    user: hbxfer
+    key_file: id_ed25519
+    known_hosts: known_hosts
+jobs:
+  - name: registry-extract
+    source: moi
+    schedule: "CRON_TZ=Asia/Taipei 0 2 * * *"
+    remote_dir: /outbox
+    pattern: "HR_FULL_*.txt"
+    kind: extract
+    checksum: sidecar
+    records:
+      trailer: '^TRL(\d+)$'
+    purpose: vaccination
+`
+
+func TestExampleParses(t *testing.T) {
+	cfg, err := Parse(Example, "/etc/custodian")
+	if err != nil {
+		t.Fatalf("the shipped example must be valid: %v", err)
+	}
+	if len(cfg.Jobs) != 2 || cfg.Jobs[1].Kind != "change" {
+		t.Fatalf("unexpected jobs: %+v", cfg.Jobs)
+	}
+}
+
+func TestDefaultsAndPaths(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "/etc/custodian")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.Jobs[0]
+	if j.AfterPull != "keep" || j.Retry.Attempts != DefaultRetryAttempts || j.Records.Encoding != "utf-8" {
+		t.Errorf("defaults not applied: %+v", j)
+	}
+	s := cfg.Sources["moi"]
+	if s.Sessions != DefaultSessions || s.IOTimeout.Duration != DefaultIOTimeout {
+		t.Errorf("source defaults not applied: %+v", s)
+	}
+	if cfg.DataDir != "/etc/custodian/data" || s.KeyFile != "/etc/custodian/id_ed25519" {
+		t.Errorf("relative paths not resolved: %q %q", cfg.DataDir, s.KeyFile)
+	}
+}
+
+func TestSettleAcceptsSecondsAndDurations(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30": 30 * time.Second, "1.5": 1500 * time.Millisecond, "2m": 2 * time.Minute} {
+		cfg, err := Parse([]byte(minimal+"    settle: "+in+"\n"), "/")
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := cfg.Jobs[0].Settle.Duration; got != want {
+			t.Errorf("settle %s = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestValidationReportsEveryProblemWithPath(t *testing.T) {
+	tests := []struct {
+		name    string
+		replace [2]string
+		want    []string
+	}{
+		{"bad schedule", [2]string{`"CRON_TZ=Asia/Taipei 0 2 * * *"`, `"every night"`}, []string{"jobs[0].schedule:", "CRON_TZ="}},
+		{"unknown source", [2]string{"source: moi", "source: nope"}, []string{`jobs[0].source: "nope" is not defined`, "moi"}},
+		{"bad kind", [2]string{"kind: extract", "kind: full"}, []string{`jobs[0].kind: "full"`, "extract, change"}},
+		{"bad purpose", [2]string{"purpose: vaccination", "purpose: marketing"}, []string{`jobs[0].purpose: "marketing"`, "vaccination"}},
+		{"no known_hosts", [2]string{"    known_hosts: known_hosts\n", ""}, []string{"sources.moi.known_hosts: required"}},
+		{"checksum none", [2]string{"checksum: sidecar", "checksum: none"}, []string{"jobs[0].checksum: none is refused unless allow_unverified"}},
+		{"bad regex", [2]string{`'^TRL(\d+)$'`, `'^TRL(\d+$'`}, []string{"jobs[0].records.trailer:"}},
+		{"relative remote dir", [2]string{"remote_dir: /outbox", "remote_dir: outbox"}, []string{"jobs[0].remote_dir:"}},
+		{"bad after_pull", [2]string{"purpose: vaccination", "purpose: vaccination\n    after_pull: move:archive"}, []string{"jobs[0].after_pull:", "move:/absolute/dir"}},
+		{"change without sequence", [2]string{"kind: extract", "kind: change"}, []string{"jobs[0].sequence: required"}},
+		{"emergency without approval", [2]string{"purpose: vaccination", "purpose: emergency"}, []string{"jobs[0].emergency_approval: required"}},
+		{"two problems at once", [2]string{"kind: extract\n    checksum: sidecar", "kind: nope\n    checksum: nope"}, []string{"jobs[0].kind:", "jobs[0].checksum:", "2 problem(s)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := strings.Replace(minimal, tc.replace[0], tc.replace[1], 1)
+			if in == minimal {
+				t.Fatalf("replacement %q not found", tc.replace[0])
+			}
+			_, err := Parse([]byte(in), "/")
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("want ErrInvalid, got %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestUnknownKeyRejected(t *testing.T) {
+	_, err := Parse([]byte(minimal+"    insecure_ignore_host_key: true\n"), "/")
+	if !errors.Is(err, ErrParse) || !strings.Contains(err.Error(), "insecure_ignore_host_key") {
+		t.Fatalf("unknown key must be refused by name, got %v", err)
+	}
+}
+
+func TestLoadResolvesAgainstFileDir(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(f, []byte(minimal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != filepath.Join(dir, "data") || cfg.SocketPath() != filepath.Join(dir, "data", "custodian.sock") {
+		t.Fatalf("paths: %q %q", cfg.DataDir, cfg.SocketPath())
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add(Example)
+	f.Add([]byte("jobs: [{}]"))
+	f.Add([]byte("sources: {a: ~}\njobs: [~]"))
+	f.Add([]byte("settle: [1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data, "/")
+		if err == nil && cfg.Validate() != nil {
+			t.Fatal("Parse accepted a configuration that Validate rejects")
+		}
+	})
+}
