@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"syscall"
+
+	"custodian/audit"
+	"custodian/transfer"
+)
+
+// ErrNotRunning: no daemon answers on the socket.
+var ErrNotRunning = errors.New("custodian daemon is not running")
+
+// Client talks to a running daemon over its Unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the daemon whose socket is at path.
+func NewClient(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://custodian"+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w (no answer on %s); start it with `custodian serve --config FILE`", ErrNotRunning, c.socket)
+		}
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		var e struct{ Error string }
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s", e.Error)
+		}
+		return nil, fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return resp, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// Status returns the daemon's summary.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.getJSON(ctx, "/v1/status", &s)
+}
+
+// Run asks the daemon to run a job now and waits for the result, passing
+// progress reports to progress (may be nil).
+func (c *Client) Run(ctx context.Context, job string, progress func(transfer.Progress)) (*transfer.RunResult, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/v1/jobs/"+url.PathEscape(job)+"/run", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		var m RunMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("reading the daemon's answer: %w", err)
+		}
+		switch {
+		case m.Error != "":
+			return nil, errors.New(m.Error)
+		case m.Result != nil:
+			return m.Result, nil
+		case m.Progress != nil && progress != nil:
+			progress(*m.Progress)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("the daemon closed the connection before the run finished")
+}
+
+// Datasets lists every dataset's metadata.
+func (c *Client) Datasets(ctx context.Context) ([]audit.Dataset, error) {
+	var ds []audit.Dataset
+	return ds, c.getJSON(ctx, "/v1/datasets", &ds)
+}
+
+// Dataset returns one dataset and its custody timeline.
+func (c *Client) Dataset(ctx context.Context, id string) (DatasetDetail, error) {
+	var d DatasetDetail
+	return d, c.getJSON(ctx, "/v1/datasets/"+url.PathEscape(id), &d)
+}
+
+// Verify asks the daemon to verify its ledger, optionally against a kept
+// checkpoint and the auditors' verifier key.
+func (c *Client) Verify(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, error) {
+	b, err := json.Marshal(VerifyRequest{Checkpoint: string(opts.Checkpoint), VerifierKey: opts.VerifierKey})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/audit/verify", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r audit.Report
+	return &r, json.NewDecoder(resp.Body).Decode(&r)
+}
+
+// Export streams a consistent snapshot of the ledger to w.
+func (c *Client) Export(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/audit/export", nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return io.Copy(w, resp.Body)
+}
+
+// Checkpoint returns the latest signed checkpoint and the verifier key.
+func (c *Client) Checkpoint(ctx context.Context) (checkpoint, verifierKey string, err error) {
+	var m map[string]string
+	if err := c.getJSON(ctx, "/v1/audit/checkpoint", &m); err != nil {
+		return "", "", err
+	}
+	return m["checkpoint"], m["verifier_key"], nil
+}
+
+// Log returns up to limit events from index from.
+func (c *Client) Log(ctx context.Context, from int64, limit int) ([]audit.Event, error) {
+	var evs []audit.Event
+	return evs, c.getJSON(ctx, fmt.Sprintf("/v1/audit/log?from=%d&limit=%d", from, limit), &evs)
+}
+
+// RecordScrub records a vault verification's outcome on the ledger.
+func (c *Client) RecordScrub(ctx context.Context, rep ScrubReport) error {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/vault/verified", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}

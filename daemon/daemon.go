@@ -1,0 +1,262 @@
+// Package daemon is custodian's long-running process and the local API that
+// every other command talks to.
+//
+// One process owns the ledger's bbolt file: Open takes bbolt's exclusive lock,
+// so a second daemon (or a command opening the ledger directly while the
+// daemon runs) fails at once instead of corrupting anything. On start the
+// daemon recovers from any crash: partial vault objects are deleted and
+// objects that no dataset refers to (stored, but the ledger commit never
+// happened) are removed, each removal recorded on the ledger. It then runs the
+// cron schedule and serves an HTTP API on a Unix socket inside data_dir (mode
+// 0600, in a 0700 directory).
+//
+// Every API request is attributed to a person: the peer credentials of the
+// socket connection (SO_PEERCRED) name the local account that called. Handlers
+// receive that Actor and a single authorize function decides what it may do,
+// so accounts and four-eyes approvals can replace the rule in one place.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/transfer"
+	"custodian/vault"
+)
+
+// Errors of starting the daemon.
+var (
+	// ErrNotInitialized: data_dir has no installation; run custodian init.
+	ErrNotInitialized = errors.New("not initialized")
+	// ErrAlreadyInitialized: init refuses to overwrite an installation.
+	ErrAlreadyInitialized = errors.New("already initialized")
+	// ErrRunning: another daemon holds the ledger or the socket.
+	ErrRunning = errors.New("another custodian daemon is running")
+)
+
+// SystemActor attributes what the daemon does on its own (crash recovery).
+const SystemActor = "system:custodian"
+
+// Daemon is an open installation.
+type Daemon struct {
+	Config *configs.Config
+	Ledger *audit.Ledger
+	Vault  *vault.Vault
+	Runner *transfer.Runner
+	Log    zerolog.Logger
+
+	wg   sync.WaitGroup
+	cron *cron.Cron
+}
+
+// Open opens the ledger (taking its lock), the vault's public part and the
+// signing key, and recovers from any earlier crash.
+func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
+	if _, err := os.Stat(cfg.LedgerPath()); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no ledger; run `custodian init --config %s` first", ErrNotInitialized, cfg.DataDir, cfg.Path)
+	}
+	skey, err := os.ReadFile(cfg.SigningKeyPath())
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger signing key: %w", err)
+	}
+	signer, err := audit.NewSigner(string(skey))
+	if err != nil {
+		return nil, fmt.Errorf("ledger signing key %s: %w", cfg.SigningKeyPath(), err)
+	}
+	led, err := audit.Open(cfg.LedgerPath(), audit.Options{Signer: signer, Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s is locked by another process (is `custodian serve` already running? commands other than serve talk to it through its socket)", ErrRunning, cfg.LedgerPath())
+		}
+		return nil, err
+	}
+	v, err := vault.Open(cfg.VaultDir())
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	d := &Daemon{Config: cfg, Ledger: led, Vault: v, Log: log}
+	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log}
+	if err := d.recover(); err != nil {
+		led.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// recover removes what a crash left half-done. Partial objects hold only
+// ciphertext and are simply deleted; an object with no dataset was stored but
+// never committed, so the file will be pulled again.
+func (d *Daemon) recover() error {
+	partial, err := d.Vault.Recover()
+	if err != nil {
+		return fmt.Errorf("recovering the vault: %w", err)
+	}
+	ds, err := d.Ledger.Datasets()
+	if err != nil {
+		return err
+	}
+	referenced := make(map[string]bool, len(ds))
+	for _, x := range ds {
+		referenced[x.ObjectID] = true
+	}
+	ids, err := d.Vault.List()
+	if err != nil {
+		return err
+	}
+	var orphans []string
+	for _, id := range ids {
+		if !referenced[id] {
+			orphans = append(orphans, id)
+		}
+	}
+	if len(partial) == 0 && len(orphans) == 0 {
+		return nil
+	}
+	for _, id := range orphans {
+		if err := d.Vault.Remove(id); err != nil {
+			return fmt.Errorf("removing orphan object %s: %w", id, err)
+		}
+	}
+	d.Log.Warn().Int("partial_objects", len(partial)).Int("orphan_objects", len(orphans)).Msg("recovered from an interrupted run")
+	return d.Ledger.Update(func(tx *audit.Tx) error {
+		_, err := tx.Append(audit.Event{Actor: SystemActor, Type: "vault.recovered", Details: map[string]string{
+			"partial_objects_removed": strconv.Itoa(len(partial)),
+			"orphan_objects_removed":  strconv.Itoa(len(orphans)),
+		}})
+		return err
+	})
+}
+
+// Close closes the ledger.
+func (d *Daemon) Close() error { return d.Ledger.Close() }
+
+// Serve runs the schedule and the API until ctx is cancelled (SIGTERM), then
+// stops taking work, cancels running jobs (their partial objects are removed)
+// and returns.
+func (d *Daemon) Serve(ctx context.Context) error {
+	ln, err := listenSocket(d.Config.SocketPath())
+	if err != nil {
+		return err
+	}
+	runCtx, cancelRuns := context.WithCancel(context.Background())
+	defer cancelRuns()
+
+	d.cron = cron.New(cron.WithParser(scheduleParser{}), cron.WithLogger(cronLogger{d.Log}))
+	for _, j := range d.Config.Jobs {
+		if j.Schedule == "" {
+			continue
+		}
+		name := j.Name
+		if _, err := d.cron.AddFunc(j.Schedule, func() { d.scheduled(runCtx, name) }); err != nil {
+			ln.Close()
+			return fmt.Errorf("jobs %s: schedule: %w", name, err)
+		}
+	}
+	d.cron.Start()
+
+	srv := &http.Server{
+		Handler:           d.api(runCtx),
+		ConnContext:       withPeer,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	d.event(audit.Event{Actor: SystemActor, Type: "daemon.started", Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
+	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Config.Jobs)).Msg("custodian serving")
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	d.Log.Info().Msg("shutting down")
+	<-d.cron.Stop().Done()
+	cancelRuns()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	d.wg.Wait()
+	os.Remove(d.Config.SocketPath())
+	d.event(audit.Event{Actor: SystemActor, Type: "daemon.stopped"})
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (d *Daemon) scheduled(ctx context.Context, job string) {
+	d.wg.Add(1)
+	defer d.wg.Done()
+	j, _ := d.Config.Job(job)
+	actor := "system:scheduler"
+	if j != nil && j.Officer != "" {
+		actor = j.Officer
+	}
+	_, err := d.Runner.Run(ctx, transfer.RunRequest{Job: job, Actor: actor, Trigger: "schedule"})
+	if errors.Is(err, transfer.ErrJobRunning) {
+		d.event(audit.Event{Actor: SystemActor, Type: "job.skipped", Job: job, Details: map[string]string{"reason": "previous run still in progress"}})
+	} else if err != nil {
+		d.Log.Error().Err(err).Str("job", job).Msg("scheduled run")
+	}
+}
+
+func (d *Daemon) event(ev audit.Event) {
+	if err := d.Ledger.Update(func(tx *audit.Tx) error { _, err := tx.Append(ev); return err }); err != nil {
+		d.Log.Error().Err(err).Str("event", ev.Type).Msg("cannot record event on the ledger")
+	}
+}
+
+// listenSocket listens on the Unix socket, removing a stale one left by a
+// crash but refusing to take over a live daemon's.
+func listenSocket(path string) (net.Listener, error) {
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s answers", ErrRunning, path)
+	}
+	os.Remove(path)
+	old := umask(0o177)
+	ln, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+type scheduleParser struct{}
+
+func (scheduleParser) Parse(spec string) (cron.Schedule, error) { return configs.ParseSchedule(spec) }
+
+type cronLogger struct{ log zerolog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug().Fields(kv).Msg("cron: " + msg) }
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error().Err(err).Fields(kv).Msg("cron: " + msg)
+}
+
+// dataDirMode is the mode of data_dir and every directory custodian creates.
+const dataDirMode = 0o700
+
+func ensureDir(p string) error {
+	if err := os.MkdirAll(p, dataDirMode); err != nil {
+		return err
+	}
+	return os.Chmod(p, dataDirMode)
+}

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"custodian/configs"
+	"custodian/daemon"
+)
+
+func newInitCmd(g *globals) *cobra.Command {
+	var passFile string
+	c := &cobra.Command{
+		Use:   "init --config FILE [--passphrase-file FILE]",
+		Short: "Create data_dir, the ledger, the vault master key and the ledger signing key",
+		Long: `init creates a new installation under the configuration's data_dir:
+  ledger.db          the custody ledger (bbolt)
+  vault/master.pub   the vault's public key: ingest needs only this
+  vault/master.key.age  the vault's private key, encrypted with your passphrase
+  keys/ledger.sign   the key that signs ledger checkpoints (keep the host secure)
+  keys/ledger.vkey   its verifier key: give a copy to the auditors
+It refuses to overwrite an existing installation. The passphrase is read from
+--passphrase-file (- for stdin), CUSTODIAN_PASSPHRASE_FILE, or a prompt.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			pass, err := readPassphrase(passFile, "Vault passphrase: ", true, g.stderr)
+			if err != nil {
+				return err
+			}
+			if err := daemon.Init(cfg, daemon.InitOptions{Passphrase: pass, Actor: currentUser()}); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Initialized custodian in %s\n", cfg.DataDir)
+			fmt.Fprintf(g.stdout, "  ledger:        %s\n  vault:         %s\n  verifier key:  %s (give a copy to the auditors)\n",
+				cfg.LedgerPath(), cfg.VaultDir(), cfg.VerifierKeyPath())
+			fmt.Fprintf(g.stdout, "Next: custodian serve --config %s\n", cfg.Path)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the vault passphrase (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
+	return c
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve --config FILE",
+		Short: "Run the daemon: schedule, local API socket, crash recovery",
+		Long: `serve owns the ledger, runs each job on its schedule (runs of one job never
+overlap), and answers the other commands on a Unix socket in data_dir
+(mode 0600). It recovers from an earlier crash on start and shuts down cleanly
+on SIGTERM or SIGINT. Logs are JSON lines on stderr; they never contain record
+contents, passphrases or keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			log := newLogger(os.Stderr, cfg.LogLevel)
+			d, err := daemon.Open(cfg, log)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Serve(cmd.Context())
+		},
+	}
+}
+
+func newConfigCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Check or print configuration"}
+	c.AddCommand(&cobra.Command{
+		Use:   "check --config FILE",
+		Short: "Validate a configuration file and report every problem with its path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: valid (%d source(s), %d job(s))\n", cfg.Path, len(cfg.Sources), len(cfg.Jobs))
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "example",
+		Short: "Print the commented example configuration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := g.stdout.Write(configs.Example)
+			return err
+		},
+	})
+	return c
+}

@@ -1,0 +1,27 @@
+// Package transfer pulls registry files from SFTP sources and proves each one
+// arrived whole before it is stored.
+//
+// A job run lists the source's remote directory, refuses names that are not
+// plain file names, skips files already on the ledger, waits for files still
+// being written (ready marker or settle time), checks change-file sequence
+// numbers, and then takes each file in one streaming pass: pkg/sftp's
+// concurrent reads feed a pipeline that hashes (SHA-256 and the sidecar's
+// algorithm), counts records and encrypts into the vault at the same time,
+// with hashing and encryption on different cores. Plaintext exists only in
+// the pipeline's buffers; memory is bounded by the number of reads in flight,
+// whatever the file size.
+//
+// Only after the ciphertext is durable (fsync, rename, directory fsync) is the
+// dataset committed to the ledger, in one transaction with its event; only
+// after that is the remote file deleted or moved, if the job asks for it. A
+// crash between any two steps leaves either nothing (the temp object is
+// removed on restart), an orphan object with no dataset (removed on restart,
+// the file is pulled again), or a complete dataset whose remote file is still
+// there (the ledger's remote index keeps it from being ingested twice).
+//
+// Verification outcomes: a file whose digest, size or record count disagrees
+// with what the provider declared is stored encrypted in state quarantined
+// with the reason, never as verified. Transfer failures (connection drops,
+// stalls, a file changing under us) store nothing, are recorded on the ledger
+// and retried with exponential backoff up to the job's cap.
+package transfer

@@ -1,0 +1,860 @@
+package transfer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"github.com/rs/zerolog"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/transfer/integrity"
+	"custodian/vault"
+)
+
+// Store is the part of the vault a job needs: ingest takes only the public key.
+type Store interface {
+	Create(ctx context.Context) (ObjectWriter, error)
+	Remove(id string) error
+}
+
+// ObjectWriter receives one object's plaintext and encrypts it.
+type ObjectWriter interface {
+	io.Writer
+	Commit() (vault.ObjectInfo, error)
+	Abort() error
+	ID() string
+}
+
+// VaultStore adapts *vault.Vault to Store.
+type VaultStore struct{ V *vault.Vault }
+
+// Create implements Store.
+func (s VaultStore) Create(ctx context.Context) (ObjectWriter, error) { return s.V.Create(ctx) }
+
+// Remove implements Store.
+func (s VaultStore) Remove(id string) error { return s.V.Remove(id) }
+
+var _ Store = VaultStore{}
+
+// Runner runs jobs. One Runner serves the whole daemon; runs of one job never
+// overlap, runs of different jobs may.
+type Runner struct {
+	Config *configs.Config
+	Ledger *audit.Ledger
+	Store  Store
+	Log    zerolog.Logger
+	// Now and Sleep are replaced in tests.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Dial is replaced by fault-injecting tests; nil means Dial.
+	Dial func(ctx context.Context, name string, src *configs.Source) (*Remote, error)
+
+	mu      sync.Mutex
+	running map[string]bool
+}
+
+// RunRequest asks for one run of a job.
+type RunRequest struct {
+	Job     string
+	Actor   string // the person answerable for this run
+	Trigger string // "schedule" or "manual"
+	// Progress, if set, is called as bytes arrive (from several goroutines).
+	Progress func(Progress)
+}
+
+// Progress reports bytes received for one file.
+type Progress struct {
+	File  string `json:"file"`
+	Done  int64  `json:"done"`
+	Total int64  `json:"total"`
+}
+
+// FileOutcome is what became of one remote file in a run.
+type FileOutcome struct {
+	Name      string `json:"name"`
+	Remote    string `json:"remote_path"`
+	Outcome   string `json:"outcome"` // verified, quarantined, unverified, held, failed, refused, waiting
+	DatasetID string `json:"dataset_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256,omitempty"`
+	Records   int64  `json:"records"`
+}
+
+// Failed reports whether the outcome must make the run fail.
+func (o FileOutcome) Failed() bool {
+	switch o.Outcome {
+	case "quarantined", "failed", "refused", "held":
+		return true
+	}
+	return false
+}
+
+// RunResult is a whole run.
+type RunResult struct {
+	Job      string        `json:"job"`
+	Actor    string        `json:"actor"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Files    []FileOutcome `json:"files"`
+	Skipped  int           `json:"skipped"` // already on the ledger
+	Error    string        `json:"error,omitempty"`
+}
+
+// Failed reports whether any file failed or the run itself failed.
+func (r *RunResult) Failed() bool {
+	if r.Error != "" {
+		return true
+	}
+	for _, f := range r.Files {
+		if f.Failed() {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run runs one job now. It returns ErrJobRunning if the job is already running.
+// The returned result lists every file's outcome; err is set only when the run
+// could not happen at all (unknown job, overlapping run).
+func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
+	job, ok := r.Config.Job(req.Job)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q; configured jobs: %s", ErrUnknownJob, req.Job, strings.Join(r.Config.JobNames(), ", "))
+	}
+	if req.Actor == "" {
+		req.Actor = "system:scheduler"
+	}
+	r.mu.Lock()
+	if r.running == nil {
+		r.running = map[string]bool{}
+	}
+	if r.running[job.Name] {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrJobRunning, job.Name)
+	}
+	r.running[job.Name] = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.running, job.Name)
+		r.mu.Unlock()
+	}()
+
+	res := &RunResult{Job: job.Name, Actor: req.Actor, Started: r.now()}
+	log := r.Log.With().Str("job", job.Name).Str("actor", req.Actor).Logger()
+	log.Info().Str("trigger", req.Trigger).Msg("job run started")
+	r.event(audit.Event{Actor: req.Actor, Type: "job.started", Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
+
+	run := &jobRun{r: r, job: job, src: r.Config.Sources[job.Source], req: req, res: res, log: log}
+	err := run.execute(ctx)
+	res.Finished = r.now()
+	details := map[string]string{
+		"files":   strconv.Itoa(len(res.Files)),
+		"skipped": strconv.Itoa(res.Skipped),
+	}
+	typ := "job.finished"
+	if err != nil {
+		res.Error = err.Error()
+		details["error"] = err.Error()
+		typ = "job.failed"
+		log.Error().Err(err).Msg("job run failed")
+	} else if res.Failed() {
+		typ = "job.failed"
+		details["error"] = "one or more files failed verification or transfer"
+	}
+	r.event(audit.Event{Actor: req.Actor, Type: typ, Job: job.Name, Details: details})
+	log.Info().Int("files", len(res.Files)).Int("skipped", res.Skipped).Bool("failed", res.Failed()).Msg("job run finished")
+	return res, nil
+}
+
+// event appends a stand-alone event (no state change); a failure to record is
+// logged loudly, since the ledger is the evidence.
+func (r *Runner) event(ev audit.Event) {
+	if err := r.Ledger.Update(func(tx *audit.Tx) error {
+		_, err := tx.Append(ev)
+		return err
+	}); err != nil {
+		r.Log.Error().Err(err).Str("event", ev.Type).Msg("cannot record event on the ledger")
+	}
+}
+
+type jobRun struct {
+	r   *Runner
+	job *configs.Job
+	src *configs.Source
+	req RunRequest
+	res *RunResult
+	log zerolog.Logger
+
+	mu sync.Mutex // guards res.Files
+}
+
+func (j *jobRun) add(o FileOutcome) {
+	j.mu.Lock()
+	j.res.Files = append(j.res.Files, o)
+	j.mu.Unlock()
+}
+
+// candidate is a remote file selected for ingest.
+type candidate struct {
+	name   string
+	remote string
+	size   int64
+	mtime  time.Time
+	// expected, from the provider
+	algo     integrity.Algo
+	digest   string
+	declSize int64 // -1 unknown
+	declRecs int64 // -1 unknown
+	// sequence handling
+	seq       int64
+	held      string // reason to hold, if any
+	unchecked bool   // checksum none
+}
+
+func (j *jobRun) execute(ctx context.Context) error {
+	dial := j.r.Dial
+	if dial == nil {
+		dial = Dial
+	}
+	var pending []*candidate
+	first := true
+	delay := j.job.Retry.Initial.Duration
+	for attempt := 1; ; attempt++ {
+		remote, err := dial(ctx, j.job.Source, j.src)
+		if err != nil {
+			j.r.event(audit.Event{Actor: j.req.Actor, Type: "source.connect_failed", Job: j.job.Name,
+				Details: map[string]string{"source": j.job.Source, "error": err.Error(), "attempt": strconv.Itoa(attempt)}})
+			var hk *HostKeyError
+			if errors.As(err, &hk) || errors.Is(err, ErrAuth) || attempt >= j.job.Retry.Attempts {
+				return err // a host key problem is never retried
+			}
+		} else {
+			if first {
+				pending, err = j.plan(ctx, remote)
+				first = false
+				if err != nil {
+					remote.Close()
+					if !retryable(err) || attempt >= j.job.Retry.Attempts {
+						return err
+					}
+					first = true
+				}
+			}
+			if err == nil {
+				pending = j.ingestAll(ctx, remote, pending, attempt >= j.job.Retry.Attempts)
+				remote.Close()
+				if len(pending) == 0 {
+					return nil
+				}
+			}
+			if attempt >= j.job.Retry.Attempts {
+				return nil // the last attempt recorded each remaining file as failed
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		j.log.Warn().Int("attempt", attempt).Dur("backoff", delay).Msg("retrying after transfer failure")
+		if err := j.r.sleep(ctx, delay); err != nil {
+			return err
+		}
+		delay = min(delay*2, j.job.Retry.Max.Duration)
+	}
+}
+
+// retryable separates transfer faults (retry) from verdicts (do not).
+func retryable(err error) bool {
+	return !errors.Is(err, ErrChecksumFile) && !errors.Is(err, context.Canceled)
+}
+
+// plan lists the remote directory and decides which files to pull.
+func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error) {
+	sess, err := remote.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer remote.release(sess)
+	entries, err := sess.ReadDir(j.job.RemoteDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", j.job.RemoteDir, err)
+	}
+	names := map[string]os.FileInfo{}
+	for _, e := range entries {
+		names[e.Name()] = e
+	}
+	manifests, err := j.readManifests(sess, names)
+	if err != nil {
+		j.r.event(audit.Event{Actor: j.req.Actor, Type: "batch.failed", Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
+		return nil, err
+	}
+	var cands []*candidate
+	now := j.r.now()
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Mode().IsRegular() || j.isCompanion(name) {
+			continue
+		}
+		if ok, _ := path.Match(j.job.Pattern, name); !ok {
+			continue
+		}
+		if err := integrity.ValidRemoteName(name); err != nil {
+			j.refuse(name, err.Error())
+			continue
+		}
+		remotePath := path.Join(j.job.RemoteDir, name)
+		if id, done, err := j.r.Ledger.RemoteDataset(j.job.Source, remotePath); err != nil {
+			return nil, err
+		} else if done {
+			j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
+			j.res.Skipped++
+			continue
+		}
+		c := &candidate{name: name, remote: remotePath, size: e.Size(), mtime: e.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
+		if j.job.ReadyMarker != "" {
+			if _, ok := names[name+j.job.ReadyMarker]; !ok {
+				j.add(FileOutcome{Name: name, Remote: remotePath, Outcome: "waiting", Size: c.size, Reason: "ready marker " + name + j.job.ReadyMarker + " not present yet"})
+				continue
+			}
+		}
+		if s := j.job.Settle.Duration; s > 0 && now.Sub(c.mtime) < s {
+			j.add(FileOutcome{Name: name, Remote: remotePath, Outcome: "waiting", Size: c.size, Reason: fmt.Sprintf("modified %s ago; waiting until unchanged for %s", now.Sub(c.mtime).Round(time.Second), s)})
+			continue
+		}
+		if err := j.expectations(sess, c, names, manifests); err != nil {
+			j.fail(c, err)
+			continue
+		}
+		cands = append(cands, c)
+	}
+	if manifests != nil {
+		if err := j.checkBatch(cands, names, manifests); err != nil {
+			j.r.event(audit.Event{Actor: j.req.Actor, Type: "batch.failed", Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
+			for _, c := range cands {
+				j.add(FileOutcome{Name: c.name, Remote: c.remote, Outcome: "failed", Size: c.size, Reason: err.Error()})
+			}
+			return nil, nil
+		}
+	}
+	if j.job.Sequence != "" {
+		cands, err = j.sequence(cands)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cands, nil
+}
+
+func (j *jobRun) isCompanion(name string) bool {
+	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+		if strings.HasSuffix(name, suf) {
+			return true
+		}
+	}
+	if j.job.ReadyMarker != "" && strings.HasSuffix(name, j.job.ReadyMarker) {
+		return true
+	}
+	if j.job.Manifest != "" {
+		if ok, _ := path.Match(j.job.Manifest, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (j *jobRun) refuse(name, reason string) {
+	j.log.Warn().Str("reason", reason).Msg("remote name refused")
+	j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.refused", Job: j.job.Name,
+		Details: map[string]string{"name": fmt.Sprintf("%q", name), "reason": reason}})
+	j.add(FileOutcome{Name: fmt.Sprintf("%q", name), Outcome: "refused", Reason: reason})
+}
+
+func (j *jobRun) fail(c *candidate, err error) {
+	j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.failed", Job: j.job.Name,
+		Details: map[string]string{"remote_path": c.remote, "error": err.Error()}})
+	j.add(FileOutcome{Name: c.name, Remote: c.remote, Outcome: "failed", Size: c.size, Reason: err.Error()})
+}
+
+const maxChecksumFile = 16 << 20
+
+func readSmall(sess *sftp.Client, p string) ([]byte, error) {
+	f, err := sess.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxChecksumFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxChecksumFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes", p, maxChecksumFile)
+	}
+	return b, nil
+}
+
+// expectations fills in what the provider declared for c.
+func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]os.FileInfo, manifests map[string]integrity.ManifestEntry) error {
+	switch j.job.Checksum {
+	case "none":
+		c.unchecked = true
+		c.algo = integrity.Algo("sha256")
+		return nil
+	case "manifest":
+		e, ok := manifests[c.name]
+		if !ok {
+			return nil // reported by checkBatch
+		}
+		c.algo, c.digest, c.declSize, c.declRecs = e.Algo, e.Digest, e.Size, e.Records
+		return nil
+	}
+	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+		if _, ok := names[c.name+suf]; !ok {
+			continue
+		}
+		algo, _ := integrity.AlgoForSidecar(c.name + suf)
+		if algo.Weak() && !j.job.AllowWeak {
+			continue
+		}
+		content, err := readSmall(sess, path.Join(j.job.RemoteDir, c.name+suf))
+		if err != nil {
+			return fmt.Errorf("%w: reading %s: %v", ErrChecksumFile, c.name+suf, err)
+		}
+		d, err := integrity.ParseSidecar(content, algo, c.name)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrChecksumFile, c.name+suf, err)
+		}
+		c.algo, c.digest = algo, d
+		return nil
+	}
+	accepted := c.name + ".sha256 or " + c.name + ".sha512"
+	if j.job.AllowWeak {
+		accepted += " or " + c.name + ".md5"
+	}
+	return fmt.Errorf("%w: no sidecar for %s (looked for %s)", ErrChecksumFile, c.name, accepted)
+}
+
+func (j *jobRun) readManifests(sess *sftp.Client, names map[string]os.FileInfo) (map[string]integrity.ManifestEntry, error) {
+	if j.job.Checksum != "manifest" {
+		return nil, nil
+	}
+	out := map[string]integrity.ManifestEntry{}
+	var found []string
+	for name := range names {
+		if ok, _ := path.Match(j.job.Manifest, name); ok {
+			found = append(found, name)
+		}
+	}
+	sort.Strings(found)
+	if len(found) == 0 {
+		return nil, fmt.Errorf("%w: no manifest matching %q in %s", ErrChecksumFile, j.job.Manifest, j.job.RemoteDir)
+	}
+	for _, m := range found {
+		content, err := readSmall(sess, path.Join(j.job.RemoteDir, m))
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading manifest %s: %v", ErrChecksumFile, m, err)
+		}
+		entries, err := integrity.ParseManifest(content, integrity.Algo("sha256"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: manifest %s: %v", ErrChecksumFile, m, err)
+		}
+		for _, e := range entries {
+			if _, dup := out[e.Name]; dup {
+				return nil, fmt.Errorf("%w: %s is listed in more than one manifest", ErrChecksumFile, e.Name)
+			}
+			out[e.Name] = e
+		}
+	}
+	return out, nil
+}
+
+// checkBatch fails the whole batch when the server and the manifest disagree.
+func (j *jobRun) checkBatch(cands []*candidate, names map[string]os.FileInfo, manifests map[string]integrity.ManifestEntry) error {
+	var problems []string
+	for _, c := range cands {
+		if _, ok := manifests[c.name]; !ok {
+			problems = append(problems, c.name+" is on the server but not in the manifest")
+		}
+	}
+	for name := range manifests {
+		if _, ok := names[name]; !ok {
+			problems = append(problems, name+" is in the manifest but not on the server")
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	return fmt.Errorf("batch refused: %s", strings.Join(problems, "; "))
+}
+
+// sequence orders change files and marks gaps, repeats and out-of-order files
+// to be held.
+func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
+	re, err := regexp.Compile(j.job.Sequence)
+	if err != nil {
+		return nil, err
+	}
+	last, err := j.lastSequence()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*candidate{}
+	var names []string
+	baseline := int64(-1)
+	for _, c := range cands {
+		byName[c.name] = c
+		names = append(names, c.name)
+		if s, err := integrity.ParseSequence(re, c.name); err == nil && (baseline < 0 || s < baseline) {
+			baseline = s
+		}
+	}
+	if last < 0 && baseline >= 0 {
+		// The job's first change files: the lowest sequence starts the chain.
+		last = baseline - 1
+		j.r.event(audit.Event{Actor: j.req.Actor, Type: "sequence.baseline", Job: j.job.Name,
+			Details: map[string]string{"first_sequence": strconv.FormatInt(baseline, 10)}})
+	}
+	var out []*candidate
+	for _, v := range integrity.CheckSequence(re, last, names) {
+		c := byName[v.Name]
+		c.seq = v.Seq
+		switch v.Status {
+		case "next":
+		case "unparsable":
+			j.refuse(c.name, "no sequence number: "+v.Reason)
+			continue
+		default:
+			c.held = fmt.Sprintf("sequence %s: %s", v.Status, v.Reason)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// lastSequence is the highest sequence number accepted on this job so far.
+func (j *jobRun) lastSequence() (int64, error) {
+	ds, err := j.r.Ledger.Datasets()
+	if err != nil {
+		return 0, err
+	}
+	last := int64(-1)
+	for _, d := range ds {
+		if d.Job != j.job.Name || (d.State != audit.StateVerified && d.State != audit.StateUnverified) {
+			continue
+		}
+		if s, err := strconv.ParseInt(d.Integrity["sequence"], 10, 64); err == nil && s > last {
+			last = s
+		}
+	}
+	return last, nil
+}
+
+// ingestAll pulls the candidates; change files one at a time in sequence
+// order, extracts over all sessions in parallel. It returns the candidates
+// that hit a transfer fault and should be retried; on the last attempt they
+// are recorded as failed instead.
+func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candidate, last bool) []*candidate {
+	workers := len(remote.sessions)
+	if j.job.Kind == "change" {
+		workers = 1
+	}
+	var (
+		mu    sync.Mutex
+		retry []*candidate
+		wg    sync.WaitGroup
+		next  = make(chan *candidate)
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				if err := j.ingest(ctx, remote, c); err != nil {
+					j.log.Warn().Str("remote", c.remote).Err(err).Msg("transfer failed")
+					if last || ctx.Err() != nil {
+						j.fail(c, err)
+					} else {
+						j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.transfer_failed", Job: j.job.Name,
+							Details: map[string]string{"remote_path": c.remote, "error": err.Error(), "will_retry": "true"}})
+						mu.Lock()
+						retry = append(retry, c)
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			j.fail(c, ctx.Err())
+			continue
+		}
+		next <- c
+	}
+	close(next)
+	wg.Wait()
+	sort.Slice(retry, func(a, b int) bool { return retry[a].name < retry[b].name })
+	return retry
+}
+
+// ingest pulls one file through the pipeline into the vault and commits the
+// dataset. A returned error is a transfer fault to retry; verdicts
+// (quarantine, hold) are outcomes, not errors.
+func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error {
+	sess, err := remote.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer remote.release(sess)
+
+	obj, err := j.r.Store.Create(ctx)
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			obj.Abort()
+		}
+	}()
+
+	sum := sha256.New()
+	checkers := []io.Writer{sum}
+	var provider hash.Hash
+	if !c.unchecked && c.algo != "sha256" {
+		provider = c.algo.New()
+		checkers = append(checkers, provider)
+	}
+	spec, err := j.countSpec(c.name)
+	if err != nil {
+		return err
+	}
+	counter := integrity.NewCounter(spec)
+	checkers = append(checkers, counter)
+
+	f, err := sess.Open(c.remote)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", c.remote, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", c.remote, err)
+	}
+	pipe := newPipeline(obj, checkers...)
+	if j.req.Progress != nil {
+		total := st.Size()
+		pipe.progress = func(n int64) { j.req.Progress(Progress{File: c.name, Done: n, Total: total}) }
+	}
+	n, err := f.WriteTo(pipe)
+	pipe.Close()
+	if err != nil {
+		return fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
+	}
+	counter.Close()
+	// The file must not have changed while we read it.
+	st2, err := sess.Stat(c.remote)
+	if err != nil {
+		return fmt.Errorf("stat %s after transfer: %w", c.remote, err)
+	}
+	if st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
+		return fmt.Errorf("%w: %s was %d bytes before and %d bytes after", ErrChanged, c.remote, st.Size(), st2.Size())
+	}
+	if n != st.Size() {
+		return fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, st.Size())
+	}
+
+	digest := hex.EncodeToString(sum.Sum(nil))
+	got := digest
+	if provider != nil {
+		got = hex.EncodeToString(provider.Sum(nil))
+	}
+	cr := counter.Result()
+	d := audit.Dataset{
+		Job: j.job.Name, Source: j.job.Source, Kind: j.job.Kind,
+		RemotePath: c.remote, RemoteSize: st.Size(), RemoteMtime: st.ModTime().UTC(),
+		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
+		Purpose: j.job.Purpose, Custodian: j.custodian(),
+		Integrity: specIntegrity(spec),
+	}
+	d.Integrity["checksum"] = j.job.Checksum
+	if c.algo != "" && !c.unchecked {
+		d.Integrity["digest_algo"] = string(c.algo)
+		d.Integrity["declared_digest"] = c.digest
+	}
+	if c.seq >= 0 {
+		d.Integrity["sequence"] = strconv.FormatInt(c.seq, 10)
+	}
+	if len(cr.Problems) > 0 {
+		d.Integrity["count_problems"] = strings.Join(cr.Problems, "; ")
+	}
+	var reasons []string
+	if !c.unchecked && got != c.digest {
+		reasons = append(reasons, fmt.Sprintf("%s mismatch: computed %s, provider declared %s", c.algo, got, c.digest))
+	}
+	if c.declSize >= 0 && c.declSize != n {
+		reasons = append(reasons, fmt.Sprintf("size mismatch: received %d bytes, manifest declares %d", n, c.declSize))
+	}
+	// The counter itself reports a header or trailer that disagrees with the
+	// records; the manifest's count is checked here.
+	if c.declRecs >= 0 {
+		if cr.Declared >= 0 && cr.Declared != c.declRecs {
+			reasons = append(reasons, fmt.Sprintf("the %s declares %d records but the manifest %d", cr.DeclaredBy, cr.Declared, c.declRecs))
+		}
+		if c.declRecs != cr.Records {
+			reasons = append(reasons, fmt.Sprintf("record count mismatch: counted %d, manifest declares %d", cr.Records, c.declRecs))
+		}
+		d.DeclaredRecords = c.declRecs
+	}
+	reasons = append(reasons, cr.Problems...)
+	switch {
+	case len(reasons) > 0:
+		d.State, d.Reason = audit.StateQuarantined, strings.Join(reasons, "; ")
+	case c.held != "":
+		d.State, d.Reason = audit.StateHeld, c.held
+	case c.unchecked:
+		d.State, d.Reason = audit.StateUnverified, "checksum: none (allow_unverified); completeness not proven"
+	default:
+		d.State = audit.StateVerified
+	}
+	if c.algo.Weak() {
+		d.Integrity["warning"] = "weak digest md5 accepted by allow_weak"
+	}
+
+	info, err := obj.Commit()
+	if err != nil {
+		return fmt.Errorf("vault: %w", err)
+	}
+	committed = true
+	d.ObjectID = info.ID
+	if err := j.commit(&d); err != nil {
+		// The dataset is not on the ledger: the object must not outlive it.
+		if rmErr := j.r.Store.Remove(info.ID); rmErr != nil {
+			j.log.Error().Err(rmErr).Str("object", info.ID).Msg("cannot remove object after failed commit; it will be removed as an orphan on restart")
+		}
+		if errors.Is(err, errAlreadyIngested) {
+			j.res.Skipped++
+			return nil
+		}
+		return err
+	}
+	o := FileOutcome{Name: c.name, Remote: c.remote, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: n, SHA256: digest, Records: cr.Records}
+	j.add(o)
+	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", n).Int64("records", cr.Records).Str("state", d.State).Msg("file ingested")
+	j.afterPull(ctx, sess, &d)
+	return nil
+}
+
+var errAlreadyIngested = errors.New("already ingested")
+
+// commit records the dataset and its receipt event in one transaction,
+// refusing a remote file another run got to first.
+func (j *jobRun) commit(d *audit.Dataset) error {
+	return j.r.Ledger.Update(func(tx *audit.Tx) error {
+		if _, done, err := tx.RemoteDataset(d.Source, d.RemotePath); err != nil {
+			return err
+		} else if done {
+			return errAlreadyIngested
+		}
+		now := j.r.now()
+		d.ID = newDatasetID()
+		d.ReceivedAt, d.UpdatedAt = now, now
+		details := map[string]string{"state": d.State, "remote_path": d.RemotePath, "sha256": d.SHA256, "bytes": strconv.FormatInt(d.Size, 10), "records": strconv.FormatInt(d.Records, 10)}
+		if d.Reason != "" {
+			details["reason"] = d.Reason
+		}
+		if w := d.Integrity["warning"]; w != "" {
+			details["warning"] = w
+		}
+		snap := *d
+		_, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.received", Job: d.Job, Dataset: &snap, Details: details})
+		return err
+	})
+}
+
+func (j *jobRun) custodian() string {
+	if j.job.Officer != "" {
+		return j.job.Officer
+	}
+	return j.req.Actor
+}
+
+// afterPull deletes or moves the remote file once the dataset is durable.
+func (j *jobRun) afterPull(ctx context.Context, sess *sftp.Client, d *audit.Dataset) {
+	ap := j.job.AfterPull
+	if ap == "keep" || ap == "" {
+		return
+	}
+	var err error
+	details := map[string]string{"remote_path": d.RemotePath}
+	if ap == "delete" {
+		err = sess.Remove(d.RemotePath)
+	} else {
+		dir := strings.TrimPrefix(ap, "move:")
+		to := path.Join(dir, path.Base(d.RemotePath))
+		details["moved_to"] = to
+		err = sess.PosixRename(d.RemotePath, to)
+		if err != nil {
+			err = sess.Rename(d.RemotePath, to)
+		}
+	}
+	typ := "remote." + strings.SplitN(ap, ":", 2)[0]
+	if err != nil {
+		typ += "_failed"
+		details["error"] = err.Error()
+	}
+	j.r.event(audit.Event{Actor: j.req.Actor, Type: typ, Job: j.job.Name, DatasetID: d.ID, Details: details})
+}
+
+func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {
+	r := j.job.Records
+	gz := r.Gzip == "yes" || (r.Gzip == "auto" && strings.HasSuffix(name, ".gz"))
+	return buildSpec(r.Header, r.Trailer, r.RecordLength, gz)
+}
+
+func newDatasetID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return "ds-" + hex.EncodeToString(b[:])
+}
