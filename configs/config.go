@@ -183,7 +183,7 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	if err := dec.Decode(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrParse, err)
 	}
-	cfg.applyDefaults()
+	cfg.ApplyDefaults()
 	cfg.resolvePaths(baseDir)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -203,7 +203,8 @@ const (
 	DefaultRetryMax       = 30 * time.Minute
 )
 
-func (c *Config) applyDefaults() {
+// ApplyDefaults fills every unset option with its default; Parse calls it.
+func (c *Config) ApplyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
