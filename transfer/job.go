@@ -691,13 +691,15 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
 	}
 	counter.Close()
-	// The file must not have changed while we read it.
+	// The file must be the one listed, unchanged while we read it.
 	st2, err := sess.Stat(c.remote)
 	if err != nil {
 		return fmt.Errorf("stat %s after transfer: %w", c.remote, err)
 	}
-	if st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
-		return fmt.Errorf("%w: %s was %d bytes before and %d bytes after", ErrChanged, c.remote, st.Size(), st2.Size())
+	listed := c.size
+	c.size, c.mtime = st2.Size(), st2.ModTime().UTC() // a retry compares with what we saw last
+	if st.Size() != listed || st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
+		return fmt.Errorf("%w: %s was %d bytes when listed, %d when opened and %d after reading", ErrChanged, c.remote, listed, st.Size(), st2.Size())
 	}
 	if n != st.Size() {
 		return fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, st.Size())

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -36,12 +37,17 @@ func count(t testing.TB, spec CountSpec, input []byte, chunk int) CountResult {
 	return c.Result()
 }
 
+// gzipWriters saves the fuzzer from allocating a compressor per input.
+var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+
 // gz compresses each part as a separate gzip member.
 func gz(t testing.TB, parts ...[]byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
+	w := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(w)
 	for _, p := range parts {
-		w := gzip.NewWriter(&b)
+		w.Reset(&b)
 		if _, err := w.Write(p); err != nil {
 			t.Fatal(err)
 		}
