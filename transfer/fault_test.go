@@ -60,8 +60,10 @@ func TestFaults(t *testing.T) {
 		check check
 	}{
 		{
-			name:  "connection dropped mid-file, then retried",
-			hooks: func() *sftpd.Hooks { return &sftpd.Hooks{DropAfterBytes: sftpd.DropAfterOnce(map[string]int64{faultFile: 200_000})} },
+			name: "connection dropped mid-file, then retried",
+			hooks: func() *sftpd.Hooks {
+				return &sftpd.Hooks{DropAfterBytes: sftpd.DropAfterOnce(map[string]int64{faultFile: 200_000})}
+			},
 			check: func(t *testing.T, e *env, res *RunResult) {
 				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != audit.StateVerified {
 					t.Fatalf("the retry must succeed: %+v", o)
