@@ -279,6 +279,9 @@ func (e *env) noPlaintext() {
 			continue
 		}
 		needle := lines[1]
+		if len(needle) < 16 {
+			continue // too short to be evidence of anything
+		}
 		filepath.Walk(e.data, func(p string, fi os.FileInfo, err error) error {
 			if err != nil || fi.IsDir() {
 				return nil

@@ -758,7 +758,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	default:
 		d.State = audit.StateVerified
 	}
-	if c.algo.Weak() {
+	if c.digest != "" && c.algo.Weak() {
 		d.Integrity["warning"] = "weak digest md5 accepted by allow_weak"
 	}
 
