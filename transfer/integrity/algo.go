@@ -32,6 +32,14 @@ func ParseAlgo(s string) (Algo, error) {
 // Valid reports whether a is one of the supported algorithms.
 func (a Algo) Valid() bool { return a.hexLen() > 0 }
 
+// check returns an ErrUnknownAlgo error if a is not Valid.
+func (a Algo) check() error {
+	if !a.Valid() {
+		return fmt.Errorf("%w: %q, want sha256, sha512 or md5", ErrUnknownAlgo, string(a))
+	}
+	return nil
+}
+
 // New returns a new hash for a, or nil if a is not Valid.
 func (a Algo) New() hash.Hash {
 	switch a {

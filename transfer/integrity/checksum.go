@@ -57,8 +57,8 @@ func ParseSidecar(content []byte, algo Algo, name string) (digest string, err er
 	if len(content) > MaxSidecarSize {
 		return "", fmt.Errorf("%w: sidecar is %d bytes, want at most %d", ErrTooLarge, len(content), MaxSidecarSize)
 	}
-	if !algo.Valid() {
-		return "", fmt.Errorf("%w: %q, want sha256, sha512 or md5", ErrUnknownAlgo, string(algo))
+	if err := algo.check(); err != nil {
+		return "", err
 	}
 	if err := ValidRemoteName(name); err != nil {
 		return "", err
@@ -140,8 +140,8 @@ func ParseManifest(content []byte, algo Algo) ([]ManifestEntry, error) {
 	if len(content) > MaxManifestSize {
 		return nil, fmt.Errorf("%w: manifest is %d bytes, want at most %d", ErrTooLarge, len(content), MaxManifestSize)
 	}
-	if !algo.Valid() {
-		return nil, fmt.Errorf("%w: %q, want sha256, sha512 or md5", ErrUnknownAlgo, string(algo))
+	if err := algo.check(); err != nil {
+		return nil, err
 	}
 	body := bytes.TrimPrefix(content, utf8BOM)
 	first := body

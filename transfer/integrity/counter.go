@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
@@ -65,16 +66,18 @@ type CountResult struct {
 
 // Counter counts the records of a file as it streams through. It is an
 // io.Writer meant to sit beside the hash in the transfer pipeline; Write
-// never fails on content, it only records problems for Result. Lines are
-// split on '\n' and a '\r' before it is not part of the line. Bytes are
+// never fails on content, it only records problems for Result.
+//
+// Lines are split on '\n'; a '\r' ending a line (before its '\n' or at the
+// end of the input) is not part of it for matching and length. Bytes are
 // never decoded, so UTF-8, Big5 and any other ASCII-compatible encoding in
 // which 0x0A is always a line feed are counted correctly, and RecordLength
 // is in bytes.
 //
-// Call Close when the input ends, then Result. A Counter is not safe for
-// concurrent use, except that in Gzip mode Result may be called while Write
-// is in progress. In Gzip mode Close must be called, or the decompressor
-// goroutine is leaked.
+// Call Close when the input ends, then Result. In Gzip mode Close must be
+// called, or the decompressor goroutine is leaked. A Counter is not safe for
+// concurrent use by multiple goroutines. The zero Counter counts plain lines
+// with no header, trailer or record length.
 type Counter struct {
 	s      scanner
 	gzip   bool
@@ -93,7 +96,7 @@ type Counter struct {
 // NewCounter returns a Counter for files laid out as spec says.
 func NewCounter(spec CountSpec) *Counter {
 	c := &Counter{gzip: spec.Gzip}
-	c.s = scanner{header: spec.Header, trailer: spec.Trailer, atStart: true}
+	c.s = scanner{header: spec.Header, trailer: spec.Trailer}
 	if spec.RecordLength > 0 {
 		c.s.recLen = int64(spec.RecordLength)
 	}
@@ -194,7 +197,8 @@ func (c *Counter) inflate(pr *io.PipeReader) {
 
 // decompress feeds the decompressed stream from r to the scanner.
 func (c *Counter) decompress(r io.Reader) error {
-	zr, err := gzip.NewReader(r)
+	// A large read buffer means fewer hand-offs through the pipe.
+	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 64<<10))
 	if err == io.EOF {
 		return errGzipEmpty
 	}
@@ -244,7 +248,7 @@ type scanner struct {
 	recLen          int64 // 0: not fixed-width
 
 	lines   int64 // lines started so far
-	atStart bool  // no bytes yet, or the last byte was '\n'
+	midLine bool  // the last byte was not '\n' (false before any bytes)
 	curLen  int64 // bytes of the current line so far, without '\n'
 	curCR   bool  // the current line's last byte so far is '\r'
 
@@ -265,7 +269,7 @@ type scanner struct {
 // nothing.
 func (s *scanner) write(p []byte) {
 	for len(p) > 0 {
-		if s.atStart {
+		if !s.midLine {
 			s.startLine()
 		}
 		i := bytes.IndexByte(p, '\n')
@@ -291,7 +295,7 @@ func (s *scanner) startLine() {
 		}
 	}
 	s.lines++
-	s.curLen, s.curCR, s.atStart = 0, false, false
+	s.curLen, s.curCR, s.midLine = 0, false, true
 	if s.trailer != nil {
 		s.last = s.last[:0]
 	}
@@ -317,7 +321,7 @@ func (s *scanner) extend(seg []byte) {
 
 // endLine ends the current line at a '\n'.
 func (s *scanner) endLine() {
-	s.atStart = true
+	s.midLine = false
 	if s.curCR {
 		if s.crlfLines++; s.firstCRLF == 0 {
 			s.firstCRLF = s.lines
@@ -336,7 +340,7 @@ func (s *scanner) result(pre []string) CountResult {
 		Lines:        s.lines,
 		Declared:     -1,
 		CRLF:         s.crlfLines > 0,
-		FinalNewline: s.lines > 0 && s.atStart,
+		FinalNewline: s.lines > 0 && !s.midLine,
 		Problems:     pre,
 	}
 	bad, firstBad, firstBadLen := s.badLines, s.firstBad, s.firstBadLen
@@ -391,7 +395,7 @@ func (s *scanner) result(pre []string) CountResult {
 		r.problem("trailer: declares %d records, counted %d", trlCount, r.Records)
 	}
 	if s.crlfLines > 0 && s.lfLines > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%v: %d lines end in CRLF (first: line %d), %d in LF (first: line %d)",
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%v: %d CRLF (first at line %d), %d LF (first at line %d)",
 			ErrMixedEndings, s.crlfLines, s.firstCRLF, s.lfLines, s.firstLF))
 	}
 	return r

@@ -103,10 +103,10 @@ var counterCases = []counterCase{
 	{name: "no final newline CRLF", input: "a\r\nb", want: CountResult{Records: 2, Lines: 2, Declared: -1, CRLF: true}},
 	{name: "lone newline", input: "\n", want: CountResult{Records: 1, Lines: 1, Declared: -1, FinalNewline: true}},
 	{name: "blank lines", input: "\n\r\n\n", want: CountResult{Records: 3, Lines: 3, Declared: -1, CRLF: true, FinalNewline: true,
-		Warnings: []string{"mixed line endings: 1 lines end in CRLF (first: line 2), 2 in LF (first: line 1)"}}},
+		Warnings: []string{"mixed line endings: 1 CRLF (first at line 2), 2 LF (first at line 1)"}}},
 	{name: "bare CR is content", input: "a\rb\nc\r", want: CountResult{Records: 2, Lines: 2, Declared: -1}},
 	{name: "mixed endings", input: "a\r\nb\nc\r\nd", want: CountResult{Records: 4, Lines: 4, Declared: -1, CRLF: true,
-		Warnings: []string{"mixed line endings: 2 lines end in CRLF (first: line 1), 1 in LF (first: line 2)"}}},
+		Warnings: []string{"mixed line endings: 2 CRLF (first at line 1), 1 LF (first at line 2)"}}},
 	{
 		name: "header and trailer", spec: CountSpec{Header: hdrRE, Trailer: trlRE},
 		input: "HDR|2\r\nx\r\ny\r\nTRL|2\r\n",
@@ -191,7 +191,7 @@ var counterCases = []counterCase{
 	{
 		name: "fixed width good", spec: CountSpec{RecordLength: 5},
 		input: "abcde\nfghij\r\n12345",
-		want:  CountResult{Records: 3, Lines: 3, Declared: -1, CRLF: true, Warnings: []string{"mixed line endings: 1 lines end in CRLF (first: line 2), 1 in LF (first: line 1)"}},
+		want:  CountResult{Records: 3, Lines: 3, Declared: -1, CRLF: true, Warnings: []string{"mixed line endings: 1 CRLF (first at line 2), 1 LF (first at line 1)"}},
 	},
 	{
 		name: "fixed width bad", spec: CountSpec{RecordLength: 5},
@@ -470,7 +470,7 @@ func appendInt(b []byte, n int) []byte {
 }
 
 func TestCounterPlainLifecycle(t *testing.T) {
-	c := NewCounter(CountSpec{})
+	c := new(Counter) // the zero Counter works
 	c.Write([]byte("a\nb"))
 	if r := c.Result(); r.Lines != 2 || r.FinalNewline {
 		t.Errorf("Result before Close: %#v", r)
@@ -532,6 +532,22 @@ func BenchmarkCounterFixedWidth(b *testing.B) {
 	}
 	if r := c.Result(); r.Problems == nil {
 		b.Fatal("want problems: the first line is no header") // keep the work observable
+	}
+}
+
+func BenchmarkCounterGzip(b *testing.B) {
+	plain := bytes.Repeat(benchInput(), 16)
+	compressed := gz(b, plain)
+	b.SetBytes(int64(len(plain))) // throughput of decompressed data
+	b.ReportAllocs()
+	for b.Loop() {
+		c := NewCounter(CountSpec{Trailer: trlRE, Gzip: true})
+		for p := compressed; len(p) > 0; {
+			n := min(len(p), 1<<20)
+			c.Write(p[:n])
+			p = p[n:]
+		}
+		c.Close()
 	}
 }
 

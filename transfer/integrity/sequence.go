@@ -1,6 +1,7 @@
 package integrity
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"slices"
@@ -73,15 +74,7 @@ func CheckSequence(re *regexp.Regexp, last int64, names []string) []SeqVerdict {
 		v.Seq = seq
 		out = append(out, v)
 	}
-	slices.SortStableFunc(out, func(a, b SeqVerdict) int {
-		switch {
-		case a.Seq < b.Seq:
-			return -1
-		case a.Seq > b.Seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(out, func(a, b SeqVerdict) int { return cmp.Compare(a.Seq, b.Seq) })
 
 	if last < -1 {
 		last = -1

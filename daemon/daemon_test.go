@@ -1,0 +1,330 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/ssh"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/internal/sftpd"
+	"custodian/internal/synth"
+	"custodian/transfer"
+)
+
+type fixture struct {
+	cfg  *configs.Config
+	srv  *sftpd.Server
+	root string
+}
+
+func newFixture(t *testing.T, hooks *sftpd.Hooks) *fixture {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "outbox"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client, priv, err := sftpd.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sftpd.Start(context.Background(), sftpd.Config{Root: root, User: "hbxfer", AuthorizedKeys: []ssh.PublicKey{client.PublicKey()}, Hooks: hooks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	etc := t.TempDir()
+	if err := sftpd.WritePrivateKey(filepath.Join(etc, "id"), priv); err != nil {
+		t.Fatal(err)
+	}
+	if err := sftpd.WriteKnownHosts(filepath.Join(etc, "kh"), srv.KnownHostsLine()); err != nil {
+		t.Fatal(err)
+	}
+	y := `data_dir: data
+unit: test-unit
+sources:
+  moi: {address: "` + srv.Addr() + `", user: hbxfer, key_file: id, known_hosts: kh}
+jobs:
+  - name: extract
+    source: moi
+    officer: officer.a
+    remote_dir: /outbox
+    pattern: "HR_*.txt"
+    records: {trailer: '^TRL(\d+)$', header: '^HDR\|'}
+    purpose: vaccination
+    retry: {attempts: 1}
+`
+	cfg, err := configs.Parse([]byte(y), etc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unix socket paths are limited to 108 bytes; keep data_dir short.
+	short, err := os.MkdirTemp("", "cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(short) })
+	cfg.DataDir = filepath.Join(short, "data")
+	if err := Init(cfg, InitOptions{Passphrase: []byte("a long test passphrase"), ScryptWorkFactor: 10, Actor: "installer"}); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{cfg: cfg, srv: srv, root: root}
+}
+
+func (f *fixture) put(t *testing.T, specs ...synth.FileSpec) {
+	t.Helper()
+	if err := synth.GenerateTree(filepath.Join(f.root, "outbox"), specs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve starts the daemon and returns a client and a stop function that
+// waits for a clean shutdown.
+func (f *fixture) serve(t *testing.T) (*Client, *Daemon, func()) {
+	t.Helper()
+	d, err := Open(f.cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx) }()
+	cl := NewClient(f.cfg.SocketPath())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := cl.Status(context.Background()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("daemon did not answer: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		d.Close()
+	}
+	t.Cleanup(stop)
+	return cl, d, stop
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	f := newFixture(t, nil)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 500, Seed: 1}},
+		synth.FileSpec{Name: "HR_2.txt", Options: synth.Options{Records: 5, Seed: 2, TrailerDelta: 1}})
+	cl, _, stop := f.serve(t)
+	ctx := context.Background()
+
+	fi, err := os.Stat(f.cfg.SocketPath())
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket must be 0600: %v %v", fi.Mode(), err)
+	}
+	if fi, _ := os.Stat(f.cfg.DataDir); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data_dir must be 0700, is %v", fi.Mode().Perm())
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, _ := user.Current()
+	if st.Caller.Name != me.Username || st.Caller.UID != os.Getuid() {
+		t.Fatalf("the caller must be identified by peer credentials: %+v", st.Caller)
+	}
+
+	var progress int
+	res, err := cl.Run(ctx, "extract", func(transfer.Progress) { progress++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Files) != 2 || res.Actor != me.Username || !res.Failed() {
+		t.Fatalf("run: %+v", res)
+	}
+	if progress == 0 {
+		t.Error("no progress was streamed")
+	}
+	if _, err := cl.Run(ctx, "nope", nil); err == nil || !strings.Contains(err.Error(), "unknown job") {
+		t.Fatalf("unknown job: %v", err)
+	}
+
+	ds, err := cl.Datasets(ctx)
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("datasets: %v %d", err, len(ds))
+	}
+	det, err := cl.Dataset(ctx, ds[0].ID)
+	if err != nil || len(det.Timeline) == 0 || det.Timeline[0].Type != "dataset.received" {
+		t.Fatalf("dataset detail: %+v %v", det, err)
+	}
+	rep, err := cl.Verify(ctx, audit.VerifyOptions{})
+	if err != nil || !rep.OK {
+		t.Fatalf("verify: %v %v", rep, err)
+	}
+	cp, vk, err := cl.Checkpoint(ctx)
+	if err != nil || !strings.Contains(cp, "\n") || vk == "" {
+		t.Fatalf("checkpoint: %q %q %v", cp, vk, err)
+	}
+	// Export, then verify the copy offline against the kept checkpoint.
+	exp := filepath.Join(t.TempDir(), "export.db")
+	out, err := os.Create(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Export(ctx, out); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	l, err := audit.Open(exp, audit.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep2, err := audit.Verify(l, audit.VerifyOptions{Checkpoint: []byte(cp), VerifierKey: vk})
+	l.Close()
+	if err != nil || !rep2.OK {
+		t.Fatalf("offline verify of the export: %v %v", rep2, err)
+	}
+	evs, err := cl.Log(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]int{}
+	for _, e := range evs {
+		types[e.Type]++
+		if e.Actor == "" {
+			t.Errorf("event %d has no actor", e.Index)
+		}
+	}
+	for _, want := range []string{"installation.initialized", "daemon.started", "job.started", "dataset.received", "job.failed", "audit.verified", "audit.exported"} {
+		if types[want] == 0 {
+			t.Errorf("no %s event in %v", want, types)
+		}
+	}
+	stop()
+	if _, err := os.Stat(f.cfg.SocketPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left behind after shutdown: %v", err)
+	}
+	if _, err := cl.Status(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("after shutdown the client must say the daemon is not running: %v", err)
+	}
+}
+
+func TestInitRefusesOverwrite(t *testing.T) {
+	f := newFixture(t, nil)
+	err := Init(f.cfg, InitOptions{Passphrase: []byte("another long passphrase"), ScryptWorkFactor: 10})
+	if !errors.Is(err, ErrAlreadyInitialized) {
+		t.Fatalf("want ErrAlreadyInitialized, got %v", err)
+	}
+	if err := Init(f.cfg, InitOptions{Passphrase: []byte("short")}); err == nil || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("short passphrase: %v", err)
+	}
+}
+
+func TestOneDaemonOwnsTheLedger(t *testing.T) {
+	f := newFixture(t, nil)
+	f.serve(t)
+	if _, err := Open(f.cfg, zerolog.Nop()); !errors.Is(err, ErrRunning) {
+		t.Fatalf("a second daemon must be refused, got %v", err)
+	}
+}
+
+func TestRecoveryRemovesPartialAndOrphanObjects(t *testing.T) {
+	f := newFixture(t, nil)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	cl, d, stop := f.serve(t)
+	if _, err := cl.Run(context.Background(), "extract", nil); err != nil {
+		t.Fatal(err)
+	}
+	// A crash left a partial object and an object whose ledger commit never happened.
+	w, err := d.Vault.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("ciphertext in progress"))
+	orphan, err := d.Vault.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan.Write([]byte("stored but never committed"))
+	info, err := orphan.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	d2, err := Open(f.cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	if d2.Vault.Exists(info.ID) {
+		t.Error("orphan object survived recovery")
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(f.cfg.VaultDir(), "tmp")); len(tmp) != 0 {
+		t.Errorf("partial objects survived recovery: %d", len(tmp))
+	}
+	ds, _ := d2.Ledger.Datasets()
+	if len(ds) != 1 || !d2.Vault.Exists(ds[0].ObjectID) {
+		t.Fatalf("the committed dataset must keep its object: %+v", ds)
+	}
+	evs, _ := d2.Ledger.Events(0, 1000)
+	var rec *audit.Event
+	for i := range evs {
+		if evs[i].Type == "vault.recovered" {
+			rec = &evs[i]
+		}
+	}
+	if rec == nil || rec.Details["orphan_objects_removed"] != "1" || rec.Details["partial_objects_removed"] != "1" {
+		t.Fatalf("recovery must be on the ledger: %+v", rec)
+	}
+	w.Abort()
+}
+
+func TestRunsOfOneJobNeverOverlap(t *testing.T) {
+	release := make(chan struct{})
+	hooks := &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {
+		if strings.HasSuffix(path, "HR_1.txt") {
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		return n, err
+	}}
+	f := newFixture(t, hooks)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	cl, _, _ := f.serve(t)
+	first := make(chan error, 1)
+	go func() { _, err := cl.Run(context.Background(), "extract", nil); first <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = cl.Run(context.Background(), "extract", nil); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("a second run while the first is in progress must be refused, got %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte("extract")) {
+		t.Errorf("the refusal should name the job: %v", err)
+	}
+}
