@@ -23,6 +23,7 @@ import (
 
 	"custodian/audit"
 	"custodian/configs"
+	"custodian/internal/failpoint"
 	"custodian/transfer/integrity"
 	"custodian/vault"
 )
@@ -346,6 +347,7 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 		} else if done {
 			j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
 			j.res.Skipped++
+			j.afterPull(sess, id, remotePath)
 			continue
 		}
 		c := &candidate{name: name, remote: remotePath, size: e.Size(), mtime: e.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
@@ -762,12 +764,14 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		d.Integrity["warning"] = "weak digest md5 accepted by allow_weak"
 	}
 
+	failpoint.Hit("ingest.before-object-commit")
 	info, err := obj.Commit()
 	if err != nil {
 		return fmt.Errorf("vault: %w", err)
 	}
 	committed = true
 	d.ObjectID = info.ID
+	failpoint.Hit("ingest.after-object-commit")
 	if err := j.commit(&d); err != nil {
 		// The dataset is not on the ledger: the object must not outlive it.
 		if rmErr := j.r.Store.Remove(info.ID); rmErr != nil {
@@ -782,7 +786,8 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	o := FileOutcome{Name: c.name, Remote: c.remote, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: n, SHA256: digest, Records: cr.Records}
 	j.add(o)
 	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", n).Int64("records", cr.Records).Str("state", d.State).Msg("file ingested")
-	j.afterPull(ctx, sess, &d)
+	failpoint.Hit("ingest.after-ledger-commit")
+	j.afterPull(sess, d.ID, d.RemotePath)
 	return nil
 }
 
@@ -820,23 +825,23 @@ func (j *jobRun) custodian() string {
 	return j.req.Actor
 }
 
-// afterPull deletes or moves the remote file once the dataset is durable.
-func (j *jobRun) afterPull(ctx context.Context, sess *sftp.Client, d *audit.Dataset) {
+// afterPull deletes or moves the remote file once its dataset is durable. It
+// also completes an action a crash interrupted: a file still listed although
+// its dataset exists was never deleted or moved.
+func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string) {
 	ap := j.job.AfterPull
 	if ap == "keep" || ap == "" {
 		return
 	}
 	var err error
-	details := map[string]string{"remote_path": d.RemotePath}
+	details := map[string]string{"remote_path": remotePath}
 	if ap == "delete" {
-		err = sess.Remove(d.RemotePath)
+		err = sess.Remove(remotePath)
 	} else {
-		dir := strings.TrimPrefix(ap, "move:")
-		to := path.Join(dir, path.Base(d.RemotePath))
+		to := path.Join(strings.TrimPrefix(ap, "move:"), path.Base(remotePath))
 		details["moved_to"] = to
-		err = sess.PosixRename(d.RemotePath, to)
-		if err != nil {
-			err = sess.Rename(d.RemotePath, to)
+		if err = sess.PosixRename(remotePath, to); err != nil {
+			err = sess.Rename(remotePath, to)
 		}
 	}
 	typ := "remote." + strings.SplitN(ap, ":", 2)[0]
@@ -844,7 +849,7 @@ func (j *jobRun) afterPull(ctx context.Context, sess *sftp.Client, d *audit.Data
 		typ += "_failed"
 		details["error"] = err.Error()
 	}
-	j.r.event(audit.Event{Actor: j.req.Actor, Type: typ, Job: j.job.Name, DatasetID: d.ID, Details: details})
+	j.r.event(audit.Event{Actor: j.req.Actor, Type: typ, Job: j.job.Name, DatasetID: datasetID, Details: details})
 }
 
 func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {
