@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/internal/synth"
@@ -304,5 +306,39 @@ func TestRecordLayouts(t *testing.T) {
 			}
 			e.checkInvariants()
 		})
+	}
+}
+
+// TestLogsCarryNoRecordContents runs every kind of outcome with debug logging
+// and checks that no record line, national ID or key material reaches the log.
+func TestLogsCarryNoRecordContents(t *testing.T) {
+	var buf bytes.Buffer
+	e := newEnv(t, startInProcess(t, nil), nil)
+	e.runner.Log = zerolog.New(&buf).Level(zerolog.DebugLevel)
+	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 50, Seed: 1}},
+		synth.FileSpec{Name: "HR_2.txt", Options: synth.Options{Records: 50, Seed: 2, TrailerDelta: 3}})
+	e.write("HR_3.txt", render(t, synth.Options{Records: 50, Seed: 3}))
+	e.run()
+	e.run()
+	if buf.Len() == 0 {
+		t.Fatal("nothing was logged")
+	}
+	for _, n := range []string{"HR_1.txt", "HR_2.txt", "HR_3.txt"} {
+		content, err := os.ReadFile(filepath.Join(e.p.dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range bytes.Split(content, []byte("\n"))[1:] {
+			id, _, _ := bytes.Cut(line, []byte("|"))
+			if len(id) == 10 && bytes.Contains(buf.Bytes(), id) {
+				t.Fatalf("%s line %d: a national ID appears in the log", n, i+2)
+			}
+		}
+	}
+	key, _ := os.ReadFile(e.p.src.KeyFile)
+	for _, l := range bytes.Split(key, []byte("\n")) {
+		if len(l) > 20 && bytes.Contains(buf.Bytes(), l) {
+			t.Fatal("key material appears in the log")
+		}
 	}
 }
