@@ -1,0 +1,48 @@
+package audit
+
+import "errors"
+
+// Sentinel errors. Errors returned by this package wrap one of these (or
+// an error from bbolt or the operating system) and can be tested with
+// [errors.Is].
+var (
+	// ErrReadOnly is returned by [Ledger.Update] on a ledger opened
+	// read-only or without a signer.
+	ErrReadOnly = errors.New("audit: ledger is read-only")
+
+	// ErrEmpty is returned by [Ledger.Checkpoint] when no event has been
+	// recorded yet.
+	ErrEmpty = errors.New("audit: ledger is empty")
+
+	// ErrNoVerifierKey is returned when a verifier key is needed but the
+	// ledger has none recorded (no update yet) or none can be derived
+	// from the signer.
+	ErrNoVerifierKey = errors.New("audit: no verifier key")
+
+	// ErrKeyMismatch is returned when the signer does not match the
+	// verifier key recorded in the ledger or given in the options.
+	ErrKeyMismatch = errors.New("audit: signing key does not match verifier key")
+
+	// ErrInvalidEvent is returned by [Tx.Append] for an event that
+	// violates the ledger's rules; nothing is written.
+	ErrInvalidEvent = errors.New("audit: invalid event")
+
+	// ErrDuplicateRemote is returned by [Tx.Append] when a new dataset
+	// names a remote file already recorded for another dataset.
+	ErrDuplicateRemote = errors.New("audit: remote file already recorded for another dataset")
+
+	// ErrInvalidArgument is returned for out-of-range arguments.
+	ErrInvalidArgument = errors.New("audit: invalid argument")
+
+	// ErrTxClosed is returned when a [Tx] is used after its Update
+	// function returned.
+	ErrTxClosed = errors.New("audit: transaction closed")
+
+	// ErrFormat is returned by [Open] for a file that is not a custody
+	// ledger or has an unsupported format version.
+	ErrFormat = errors.New("audit: not a custodian ledger or unsupported format")
+
+	// ErrCorrupt is returned by read methods that find stored data they
+	// cannot interpret. Run [Verify] for a full diagnosis.
+	ErrCorrupt = errors.New("audit: ledger data corrupt")
+)

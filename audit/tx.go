@@ -1,0 +1,195 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Tx is a read-write ledger transaction, valid only inside the function
+// passed to [Ledger.Update].
+type Tx struct {
+	b      buckets
+	start  int64 // size before the transaction
+	size   int64 // current size
+	closed bool
+	err    error // a write failed: the transaction must not commit
+}
+
+// emptyValue is the value of timeline entries. bbolt keeps a reference to
+// values until commit; this one is never modified.
+var emptyValue = []byte{}
+
+// Append adds ev to the log and returns the event as stored.
+//
+// Append assigns Index (any value given is ignored) and sets Time to the
+// current time if it is zero; all times are stored in UTC. If ev.Dataset
+// is set, DatasetID defaults to its ID and must equal it, UpdatedAt
+// defaults to the event time and ReceivedAt to the event time (first
+// state) or to the previous state's ReceivedAt. A dataset's Source and
+// RemotePath cannot change once recorded, and a new dataset may not name
+// a remote file already recorded for another dataset
+// ([ErrDuplicateRemote]).
+//
+// An event may name a dataset (DatasetID) without recording its state,
+// for example an access or a failed check; it then appears in that
+// dataset's timeline only.
+//
+// A rejected event ([ErrInvalidEvent], [ErrDuplicateRemote]) writes
+// nothing and the transaction can continue. If a write fails, the whole
+// transaction is aborted when the Update function returns.
+func (tx *Tx) Append(ev Event) (Event, error) {
+	if tx.closed {
+		return Event{}, ErrTxClosed
+	}
+	if tx.err != nil {
+		return Event{}, fmt.Errorf("audit: append after failed write: %w", tx.err)
+	}
+	ev.Index = tx.size
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	ev.Time = ev.Time.UTC()
+
+	var (
+		d      *Dataset
+		exists bool
+	)
+	if ev.Dataset != nil {
+		dd := *ev.Dataset // defaults are filled in below: don't touch the caller's
+		d = &dd
+		if ev.DatasetID == "" {
+			ev.DatasetID = d.ID
+		}
+		ev.Dataset = d
+	}
+	if err := validateEvent(&ev); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
+	}
+	if d != nil {
+		prev, ok, err := getDataset(tx.b, d.ID)
+		if err != nil {
+			return Event{}, fmt.Errorf("audit: append: %w", err)
+		}
+		exists = ok
+		if exists {
+			if prev.Source != d.Source || prev.RemotePath != d.RemotePath {
+				return Event{}, fmt.Errorf("%w: dataset %s: source and remote_path cannot change (recorded %q %q)",
+					ErrInvalidEvent, d.ID, prev.Source, prev.RemotePath)
+			}
+			if d.ReceivedAt.IsZero() {
+				d.ReceivedAt = prev.ReceivedAt
+			}
+		} else {
+			if d.ReceivedAt.IsZero() {
+				d.ReceivedAt = ev.Time
+			}
+			if d.hasRemote() {
+				if id, ok := getRemote(tx.b, d.Source, d.RemotePath); ok && id != d.ID {
+					return Event{}, fmt.Errorf("%w: %s %s is dataset %s", ErrDuplicateRemote, d.Source, d.RemotePath, id)
+				}
+			}
+		}
+		if d.UpdatedAt.IsZero() {
+			d.UpdatedAt = ev.Time
+		}
+		d.RemoteMtime = d.RemoteMtime.UTC()
+		d.ReceivedAt = d.ReceivedAt.UTC()
+		d.UpdatedAt = d.UpdatedAt.UTC()
+	}
+
+	leaf, ds, err := encodeEvent(&ev)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: encode: %v", ErrInvalidEvent, err)
+	}
+	if len(leaf) > MaxEventSize {
+		return Event{}, fmt.Errorf("%w: %d bytes encoded, limit %d", ErrInvalidEvent, len(leaf), MaxEventSize)
+	}
+	// Never write what Verify would reject: the leaf must decode to an
+	// event that encodes to the same bytes.
+	var stored Event
+	if err := json.Unmarshal(leaf, &stored); err != nil {
+		return Event{}, fmt.Errorf("%w: does not decode: %v", ErrInvalidEvent, err)
+	}
+	if again, _, err := encodeEvent(&stored); err != nil || !bytes.Equal(again, leaf) {
+		return Event{}, fmt.Errorf("%w: encoding is not canonical", ErrInvalidEvent)
+	}
+	hashes, err := tlog.StoredHashes(ev.Index, leaf, bucketHashReader{tx.b.hashes})
+	if err != nil {
+		return Event{}, fmt.Errorf("audit: append: %w", err)
+	}
+
+	// From here on a failure leaves partial writes behind: poison the
+	// transaction so Update rolls it back.
+	if err := tx.write(&ev, leaf, ds, hashes, d != nil && !exists); err != nil {
+		tx.err = err
+		return Event{}, fmt.Errorf("audit: append: %w", err)
+	}
+	tx.size++
+	return stored, nil
+}
+
+func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset bool) error {
+	if err := tx.b.events.Put(u64(ev.Index), leaf); err != nil {
+		return fmt.Errorf("event %d: %w", ev.Index, err)
+	}
+	base := tlog.StoredHashIndex(0, ev.Index)
+	for i := range hashes {
+		if err := tx.b.hashes.Put(u64(base+int64(i)), hashes[i][:]); err != nil {
+			return fmt.Errorf("hash %d: %w", base+int64(i), err)
+		}
+	}
+	if ev.DatasetID != "" {
+		if err := tx.b.timeline.Put(timelineKey(ev.DatasetID, ev.Index), emptyValue); err != nil {
+			return fmt.Errorf("timeline %d: %w", ev.Index, err)
+		}
+	}
+	if d := ev.Dataset; d != nil {
+		if err := tx.b.datasets.Put([]byte(d.ID), ds); err != nil {
+			return fmt.Errorf("dataset %s: %w", d.ID, err)
+		}
+		if newDataset && d.hasRemote() {
+			if err := tx.b.remote.Put(remoteKey(d.Source, d.RemotePath), []byte(d.ID)); err != nil {
+				return fmt.Errorf("remote index %s: %w", d.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func timelineKey(datasetID string, index int64) []byte {
+	k := make([]byte, 0, len(datasetID)+9)
+	k = append(k, datasetID...)
+	k = append(k, 0)
+	return append(k, u64(index)...)
+}
+
+// Dataset returns the current state of dataset id, including changes made
+// earlier in this transaction.
+func (tx *Tx) Dataset(id string) (Dataset, bool, error) {
+	if tx.closed {
+		return Dataset{}, false, ErrTxClosed
+	}
+	d, ok, err := getDataset(tx.b, id)
+	if err != nil {
+		return Dataset{}, false, fmt.Errorf("audit: dataset: %w", err)
+	}
+	return d, ok, nil
+}
+
+// RemoteDataset returns the ID of the dataset recorded for a remote file,
+// including datasets recorded earlier in this transaction.
+func (tx *Tx) RemoteDataset(source, remotePath string) (id string, ok bool, err error) {
+	if tx.closed {
+		return "", false, ErrTxClosed
+	}
+	id, ok = getRemote(tx.b, source, remotePath)
+	return id, ok, nil
+}
+
+// Size returns the number of events, including those appended in this
+// transaction.
+func (tx *Tx) Size() int64 { return tx.size }
