@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -99,7 +100,7 @@ func checkKeyPair(s note.Signer, vkey string) (note.Verifier, error) {
 
 // signCheckpoint returns the signed note for tree.
 func signCheckpoint(s note.Signer, tree tlog.Tree) ([]byte, error) {
-	msg, err := note.Sign(&note.Note{Text: string(tlog.FormatTree(tree))}, s)
+	msg, err := note.Sign(&note.Note{Text: formatCheckpoint(s.Name(), tree)}, s)
 	if err != nil {
 		return nil, fmt.Errorf("audit: sign checkpoint: %w", err)
 	}
@@ -116,13 +117,34 @@ func openCheckpoint(msg []byte, v note.Verifier) (tlog.Tree, error) {
 		}
 		return tlog.Tree{}, err
 	}
-	tree, err := tlog.ParseTree([]byte(n.Text))
-	if err != nil {
-		return tlog.Tree{}, err
+	return parseCheckpointText(n.Text, v.Name())
+}
+
+// Checkpoints use the C2SP tlog-checkpoint body: the log's origin (the
+// signing key's name), the tree size in decimal and the tree hash in base64,
+// one per line. Auditors' tools for transparency logs read it as is.
+func formatCheckpoint(origin string, tree tlog.Tree) string {
+	return fmt.Sprintf("%s\n%d\n%s\n", origin, tree.N, base64.StdEncoding.EncodeToString(tree.Hash[:]))
+}
+
+func parseCheckpointText(text, origin string) (tlog.Tree, error) {
+	lines := strings.SplitN(text, "\n", 4)
+	if len(lines) < 4 || lines[0] == "" {
+		return tlog.Tree{}, errors.New("malformed checkpoint: want origin, size and hash lines")
 	}
-	if tree.N < 0 {
-		return tlog.Tree{}, fmt.Errorf("negative tree size %d", tree.N)
+	if lines[0] != origin {
+		return tlog.Tree{}, fmt.Errorf("checkpoint of log %q, want %q", lines[0], origin)
 	}
+	n, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != lines[1] {
+		return tlog.Tree{}, fmt.Errorf("malformed checkpoint size %q", lines[1])
+	}
+	h, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(h) != tlog.HashSize {
+		return tlog.Tree{}, fmt.Errorf("malformed checkpoint hash %q", lines[2])
+	}
+	tree := tlog.Tree{N: n}
+	copy(tree.Hash[:], h)
 	return tree, nil
 }
 

@@ -175,7 +175,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("verify: %v %v", rep, err)
 	}
 	cp, vk, err := cl.Checkpoint(ctx)
-	if err != nil || !strings.Contains(cp, "\n") || vk == "" {
+	if err != nil || !strings.HasPrefix(cp, "custodian-ledger/test-unit\n") || vk == "" {
 		t.Fatalf("checkpoint: %q %q %v", cp, vk, err)
 	}
 	// Export, then verify the copy offline against the kept checkpoint.
