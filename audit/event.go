@@ -16,6 +16,9 @@ const (
 	StateQuarantined = "quarantined"
 	StateUnverified  = "unverified"
 	StateHeld        = "held"
+	// StateReleased: a quarantined dataset the officer accepted, with a
+	// reason on the ledger, although its completeness was not proven.
+	StateReleased = "released"
 )
 
 // Limits enforced by [Tx.Append].
@@ -67,6 +70,20 @@ type Dataset struct {
 	ReceivedAt      time.Time         `json:"received_at"`
 	UpdatedAt       time.Time         `json:"updated_at"`
 	Integrity       map[string]string `json:"integrity,omitempty"` // how it was checked, free form
+	// PriorObjects are the vault objects of earlier receipts of this
+	// dataset (re-pulls of a quarantined file). They stay encrypted in the
+	// vault until destroyed with approval.
+	PriorObjects []string `json:"prior_objects,omitempty"`
+}
+
+// Objects lists every vault object the dataset holds: the current one and
+// those of earlier receipts.
+func (d Dataset) Objects() []string {
+	out := make([]string, 0, 1+len(d.PriorObjects))
+	if d.ObjectID != "" {
+		out = append(out, d.ObjectID)
+	}
+	return append(out, d.PriorObjects...)
 }
 
 // remoteKey is the key of the remote index.

@@ -17,14 +17,15 @@ import (
 
 // Actions a request may ask for; authorize decides per actor.
 const (
-	ActRunJob       = "job.run"
-	ActReadMeta     = "dataset.read_metadata"
-	ActAuditVerify  = "audit.verify"
-	ActAuditExport  = "audit.export"
-	ActAuditRead    = "audit.read"
-	ActRecordScrub  = "vault.record_verify"
-	ActReadStatus   = "status.read"
-	ActRecordAction = "dataset.action"
+	ActRunJob      = "job.run"
+	ActReadMeta    = "dataset.read_metadata"
+	ActAuditVerify = "audit.verify"
+	ActAuditExport = "audit.export"
+	ActAuditRead   = "audit.read"
+	ActRecordScrub = "vault.record_verify"
+	ActReadStatus  = "status.read"
+	ActRelease     = "dataset.release"
+	ActRepull      = "dataset.repull"
 )
 
 // authorize is the one place that decides whether actor may do action. Today
@@ -96,6 +97,10 @@ func (d *Daemon) api(runCtx context.Context) http.Handler {
 	handle("GET /v1/audit/checkpoint", ActAuditRead, d.handleCheckpoint)
 	handle("GET /v1/audit/log", ActAuditRead, d.handleLog)
 	handle("POST /v1/vault/verified", ActRecordScrub, d.handleScrubResult)
+	handle("POST /v1/datasets/{id}/release", ActRelease, d.handleRelease)
+	handle("POST /v1/datasets/{id}/repull", ActRepull, func(w http.ResponseWriter, r *http.Request, a Actor) error {
+		return d.handleRepull(runCtx, w, r, a)
+	})
 	return mux
 }
 
@@ -324,5 +329,57 @@ func (d *Daemon) handleScrubResult(w http.ResponseWriter, r *http.Request, a Act
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"recorded": "ok"})
+	return nil
+}
+
+// ActionRequest carries the reason of an officer action.
+type ActionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, error) {
+	var req ActionRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+		return req, badRequest("body: %v", err)
+	}
+	return req, nil
+}
+
+// actionError maps the runner's refusals to client errors.
+func actionError(err error) error {
+	switch {
+	case errors.Is(err, transfer.ErrNoDataset):
+		return &httpError{http.StatusNotFound, err}
+	case errors.Is(err, transfer.ErrState), errors.Is(err, transfer.ErrReason):
+		return &httpError{http.StatusConflict, err}
+	}
+	return err
+}
+
+func (d *Daemon) handleRelease(w http.ResponseWriter, r *http.Request, a Actor) error {
+	req, err := readAction(w, r)
+	if err != nil {
+		return err
+	}
+	ds, err := d.Runner.Release(r.PathValue("id"), a.Name, req.Reason)
+	if err != nil {
+		return actionError(err)
+	}
+	writeJSON(w, http.StatusOK, ds)
+	return nil
+}
+
+func (d *Daemon) handleRepull(runCtx context.Context, w http.ResponseWriter, r *http.Request, a Actor) error {
+	req, err := readAction(w, r)
+	if err != nil {
+		return err
+	}
+	d.wg.Add(1)
+	defer d.wg.Done()
+	o, err := d.Runner.Repull(runCtx, r.PathValue("id"), a.Name, req.Reason)
+	if err != nil {
+		return actionError(err)
+	}
+	writeJSON(w, http.StatusOK, o)
 	return nil
 }

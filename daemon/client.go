@@ -175,3 +175,28 @@ func (c *Client) RecordScrub(ctx context.Context, rep ScrubReport) error {
 	}
 	return resp.Body.Close()
 }
+
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, http.MethodPost, path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Release accepts a held or quarantined dataset, with a reason.
+func (c *Client) Release(ctx context.Context, id, reason string) (audit.Dataset, error) {
+	var d audit.Dataset
+	return d, c.postJSON(ctx, "/v1/datasets/"+url.PathEscape(id)+"/release", ActionRequest{Reason: reason}, &d)
+}
+
+// Repull pulls a quarantined dataset's file again, with a reason.
+func (c *Client) Repull(ctx context.Context, id, reason string) (transfer.FileOutcome, error) {
+	var o transfer.FileOutcome
+	return o, c.postJSON(ctx, "/v1/datasets/"+url.PathEscape(id)+"/repull", ActionRequest{Reason: reason}, &o)
+}

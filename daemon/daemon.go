@@ -111,7 +111,9 @@ func (d *Daemon) recover() error {
 	}
 	referenced := make(map[string]bool, len(ds))
 	for _, x := range ds {
-		referenced[x.ObjectID] = true
+		for _, id := range x.Objects() {
+			referenced[id] = true
+		}
 	}
 	ids, err := d.Vault.List()
 	if err != nil {

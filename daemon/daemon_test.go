@@ -166,6 +166,24 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil || len(ds) != 2 {
 		t.Fatalf("datasets: %v %d", err, len(ds))
 	}
+	for _, x := range ds {
+		if x.State != audit.StateQuarantined {
+			continue
+		}
+		if _, err := cl.Release(ctx, x.ID, "short"); err == nil || !strings.Contains(err.Error(), "reason") {
+			t.Fatalf("release without a real reason: %v", err)
+		}
+		if _, err := cl.Repull(ctx, x.ID, "still the same file on the server"); err != nil {
+			t.Fatalf("repull: %v", err)
+		}
+		r, err := cl.Release(ctx, x.ID, "count confirmed wrong by the provider")
+		if err != nil || r.State != audit.StateReleased {
+			t.Fatalf("release: %+v %v", r, err)
+		}
+	}
+	if _, err := cl.Release(ctx, "ds-missing", "no such dataset at all"); err == nil || !strings.Contains(err.Error(), "no such dataset") {
+		t.Fatalf("release of an unknown dataset: %v", err)
+	}
 	det, err := cl.Dataset(ctx, ds[0].ID)
 	if err != nil || len(det.Timeline) == 0 || det.Timeline[0].Type != "dataset.received" {
 		t.Fatalf("dataset detail: %+v %v", det, err)
@@ -208,7 +226,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Errorf("event %d has no actor", e.Index)
 		}
 	}
-	for _, want := range []string{"installation.initialized", "daemon.started", "job.started", "dataset.received", "job.failed", "audit.verified", "audit.exported"} {
+	for _, want := range []string{"installation.initialized", "daemon.started", "job.started", "dataset.received", "job.failed", "audit.verified", "audit.exported", "dataset.released", "dataset.repulled"} {
 		if types[want] == 0 {
 			t.Errorf("no %s event in %v", want, types)
 		}
@@ -295,8 +313,10 @@ func TestRecoveryRemovesPartialAndOrphanObjects(t *testing.T) {
 
 func TestRunsOfOneJobNeverOverlap(t *testing.T) {
 	release := make(chan struct{})
+	entered := make(chan struct{}, 100)
 	hooks := &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {
 		if strings.HasSuffix(path, "HR_1.txt") {
+			entered <- struct{}{}
 			select {
 			case <-release:
 			case <-time.After(10 * time.Second):
@@ -309,14 +329,8 @@ func TestRunsOfOneJobNeverOverlap(t *testing.T) {
 	cl, _, _ := f.serve(t)
 	first := make(chan error, 1)
 	go func() { _, err := cl.Run(context.Background(), "extract", nil); first <- err }()
-	deadline := time.Now().Add(5 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if _, err = cl.Run(context.Background(), "extract", nil); err != nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	<-entered // the first run is inside the transfer
+	_, err := cl.Run(context.Background(), "extract", nil)
 	if err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("a second run while the first is in progress must be refused, got %v", err)
 	}

@@ -244,9 +244,11 @@ func (e *env) checkInvariants() {
 	}
 	owners := map[string]int{}
 	for _, d := range ds {
-		owners[d.ObjectID]++
-		if !e.v.Exists(d.ObjectID) {
-			e.t.Errorf("dataset %s: object %s missing", d.ID, d.ObjectID)
+		for _, id := range d.Objects() {
+			owners[id]++
+			if !e.v.Exists(id) {
+				e.t.Errorf("dataset %s: object %s missing", d.ID, id)
+			}
 		}
 	}
 	ids, err := e.v.List()

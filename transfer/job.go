@@ -347,7 +347,9 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 		} else if done {
 			j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
 			j.res.Skipped++
-			j.afterPull(sess, id, remotePath)
+			if d, ok, err := j.r.Ledger.Dataset(id); err == nil && ok && d.State != audit.StateQuarantined {
+				j.afterPull(sess, id, remotePath)
+			}
 			continue
 		}
 		c := &candidate{name: name, remote: remotePath, size: e.Size(), mtime: e.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
@@ -580,7 +582,7 @@ func (j *jobRun) lastSequence() (int64, error) {
 	}
 	last := int64(-1)
 	for _, d := range ds {
-		if d.Job != j.job.Name || (d.State != audit.StateVerified && d.State != audit.StateUnverified) {
+		if d.Job != j.job.Name || (d.State != audit.StateVerified && d.State != audit.StateUnverified && d.State != audit.StateReleased) {
 			continue
 		}
 		if s, err := strconv.ParseInt(d.Integrity["sequence"], 10, 64); err == nil && s > last {
@@ -647,10 +649,48 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return err
 	}
 	defer remote.release(sess)
+	d, err := j.receive(ctx, sess, c)
+	if err != nil {
+		return err
+	}
+	failpoint.Hit("ingest.after-object-commit")
+	if err := j.commit(&d); err != nil {
+		j.dropObject(d.ObjectID)
+		if errors.Is(err, errAlreadyIngested) {
+			j.mu.Lock()
+			j.res.Skipped++
+			j.mu.Unlock()
+			return nil
+		}
+		return err
+	}
+	j.add(outcomeOf(c.name, d))
+	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", d.State).Msg("file ingested")
+	failpoint.Hit("ingest.after-ledger-commit")
+	if d.State != audit.StateQuarantined {
+		j.afterPull(sess, d.ID, d.RemotePath)
+	}
+	return nil
+}
 
+func outcomeOf(name string, d audit.Dataset) FileOutcome {
+	return FileOutcome{Name: name, Remote: d.RemotePath, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Records: d.Records}
+}
+
+// dropObject removes an object whose dataset never reached the ledger.
+func (j *jobRun) dropObject(id string) {
+	if err := j.r.Store.Remove(id); err != nil {
+		j.log.Error().Err(err).Str("object", id).Msg("cannot remove object after failed commit; it will be removed as an orphan on restart")
+	}
+}
+
+// receive takes one file in a single streaming pass into a durable vault
+// object and returns the dataset it makes, not yet on the ledger (no ID).
+func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (audit.Dataset, error) {
+	var d audit.Dataset
 	obj, err := j.r.Store.Create(ctx)
 	if err != nil {
-		return fmt.Errorf("vault: %w", err)
+		return d, fmt.Errorf("vault: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -668,19 +708,19 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	}
 	spec, err := j.countSpec(c.name)
 	if err != nil {
-		return err
+		return d, err
 	}
 	counter := integrity.NewCounter(spec)
 	checkers = append(checkers, counter)
 
 	f, err := sess.Open(c.remote)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", c.remote, err)
+		return d, fmt.Errorf("opening %s: %w", c.remote, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", c.remote, err)
+		return d, fmt.Errorf("stat %s: %w", c.remote, err)
 	}
 	pipe := newPipeline(obj, checkers...)
 	if j.req.Progress != nil {
@@ -690,21 +730,21 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	n, err := f.WriteTo(pipe)
 	pipe.Close()
 	if err != nil {
-		return fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
+		return d, fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
 	}
 	counter.Close()
 	// The file must be the one listed, unchanged while we read it.
 	st2, err := sess.Stat(c.remote)
 	if err != nil {
-		return fmt.Errorf("stat %s after transfer: %w", c.remote, err)
+		return d, fmt.Errorf("stat %s after transfer: %w", c.remote, err)
 	}
 	listed := c.size
 	c.size, c.mtime = st2.Size(), st2.ModTime().UTC() // a retry compares with what we saw last
 	if st.Size() != listed || st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
-		return fmt.Errorf("%w: %s was %d bytes when listed, %d when opened and %d after reading", ErrChanged, c.remote, listed, st.Size(), st2.Size())
+		return d, fmt.Errorf("%w: %s was %d bytes when listed, %d when opened and %d after reading", ErrChanged, c.remote, listed, st.Size(), st2.Size())
 	}
 	if n != st.Size() {
-		return fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, st.Size())
+		return d, fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, st.Size())
 	}
 
 	digest := hex.EncodeToString(sum.Sum(nil))
@@ -713,7 +753,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		got = hex.EncodeToString(provider.Sum(nil))
 	}
 	cr := counter.Result()
-	d := audit.Dataset{
+	d = audit.Dataset{
 		Job: j.job.Name, Source: j.job.Source, Kind: j.job.Kind,
 		RemotePath: c.remote, RemoteSize: st.Size(), RemoteMtime: st.ModTime().UTC(),
 		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
@@ -767,28 +807,11 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	failpoint.Hit("ingest.before-object-commit")
 	info, err := obj.Commit()
 	if err != nil {
-		return fmt.Errorf("vault: %w", err)
+		return d, fmt.Errorf("vault: %w", err)
 	}
 	committed = true
 	d.ObjectID = info.ID
-	failpoint.Hit("ingest.after-object-commit")
-	if err := j.commit(&d); err != nil {
-		// The dataset is not on the ledger: the object must not outlive it.
-		if rmErr := j.r.Store.Remove(info.ID); rmErr != nil {
-			j.log.Error().Err(rmErr).Str("object", info.ID).Msg("cannot remove object after failed commit; it will be removed as an orphan on restart")
-		}
-		if errors.Is(err, errAlreadyIngested) {
-			j.res.Skipped++
-			return nil
-		}
-		return err
-	}
-	o := FileOutcome{Name: c.name, Remote: c.remote, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: n, SHA256: digest, Records: cr.Records}
-	j.add(o)
-	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", n).Int64("records", cr.Records).Str("state", d.State).Msg("file ingested")
-	failpoint.Hit("ingest.after-ledger-commit")
-	j.afterPull(sess, d.ID, d.RemotePath)
-	return nil
+	return d, nil
 }
 
 var errAlreadyIngested = errors.New("already ingested")
@@ -827,7 +850,8 @@ func (j *jobRun) custodian() string {
 
 // afterPull deletes or moves the remote file once its dataset is durable. It
 // also completes an action a crash interrupted: a file still listed although
-// its dataset exists was never deleted or moved.
+// its dataset exists was never deleted or moved. A quarantined file stays on
+// the server, for the provider to examine and the officer to pull again.
 func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string) {
 	ap := j.job.AfterPull
 	if ap == "keep" || ap == "" {

@@ -185,7 +185,59 @@ func newDatasetCmd(g *globals) *cobra.Command {
 	for _, s := range []*cobra.Command{list, show} {
 		s.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	}
-	c.AddCommand(list, show)
+	var reason string
+	release := &cobra.Command{
+		Use:   "release ID --reason TEXT --config FILE",
+		Short: "Accept a held or quarantined dataset, with a reason recorded on the ledger",
+		Long: `release accepts a dataset the daemon set aside. A held change file (complete,
+but out of sequence) becomes verified. A quarantined file becomes released:
+accepted by you, with your reason on the ledger, but never called verified.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.client()
+			if err != nil {
+				return err
+			}
+			d, err := cl.Release(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s is now %s\n", d.ID, d.State)
+			return nil
+		},
+	}
+	repull := &cobra.Command{
+		Use:   "repull ID --reason TEXT --config FILE",
+		Short: "Pull a quarantined dataset's file again and verify it anew",
+		Long: `repull fetches the remote file of a quarantined dataset again, in the same
+single verified pass, and records the new receipt as the dataset's new state.
+The earlier copy stays encrypted in the vault until destroyed with approval.
+Exit status 1 if the new copy fails verification too.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, _, err := g.client()
+			if err != nil {
+				return err
+			}
+			o, err := cl.Repull(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s: %s", o.DatasetID, strings.ToUpper(o.Outcome))
+			if o.Reason != "" {
+				fmt.Fprintf(g.stdout, " (%s)", o.Reason)
+			}
+			fmt.Fprintln(g.stdout)
+			if o.Failed() {
+				return errFailed
+			}
+			return nil
+		},
+	}
+	for _, s := range []*cobra.Command{release, repull} {
+		s.Flags().StringVar(&reason, "reason", "", "why (required; recorded on the ledger)")
+	}
+	c.AddCommand(list, show, release, repull)
 	return c
 }
 

@@ -92,7 +92,9 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, ds []audit.Dat
 	}
 	referenced := map[string]bool{}
 	for i, d := range ds {
-		referenced[d.ObjectID] = true
+		for _, id := range d.Objects() {
+			referenced[id] = true
+		}
 		if d.ObjectID == "" {
 			continue // destroyed datasets keep no object
 		}

@@ -1,0 +1,107 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/internal/synth"
+)
+
+func TestRepullQuarantined(t *testing.T) {
+	p := startInProcess(t, nil)
+	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = "delete" })
+	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 40, Seed: 1}})
+	good, err := os.ReadFile(filepath.Join(p.dir, "HR_1.txt.sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write("HR_1.txt.sha256", []byte(strings.Repeat("0", 64)+"  HR_1.txt\n"))
+	o := e.outcome(e.run(), "HR_1.txt")
+	if o.Outcome != audit.StateQuarantined {
+		t.Fatalf("%+v", o)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "HR_1.txt")); err != nil {
+		t.Fatalf("a quarantined file must stay on the server (after_pull is not applied): %v", err)
+	}
+	old, _, _ := e.led.Dataset(o.DatasetID)
+
+	if _, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "short"); !errors.Is(err, ErrReason) {
+		t.Fatalf("a reason is required: %v", err)
+	}
+	// Still wrong on the server: the new copy is quarantined again.
+	again, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider says the sidecar was regenerated")
+	if err != nil || again.Outcome != audit.StateQuarantined {
+		t.Fatalf("repull with the same bad sidecar: %+v %v", again, err)
+	}
+	// The provider fixes its sidecar; the officer pulls again.
+	e.write("HR_1.txt.sha256", good)
+	fixed, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider fixed the sidecar, ticket 42")
+	if err != nil || fixed.Outcome != audit.StateVerified || fixed.DatasetID != o.DatasetID {
+		t.Fatalf("repull after the fix: %+v %v", fixed, err)
+	}
+	d, _, _ := e.led.Dataset(o.DatasetID)
+	if len(d.PriorObjects) != 2 || d.PriorObjects[0] != old.ObjectID || d.ObjectID == old.ObjectID {
+		t.Fatalf("earlier copies must stay listed: %+v", d)
+	}
+	if _, err := os.Stat(filepath.Join(p.dir, "HR_1.txt")); !os.IsNotExist(err) {
+		t.Fatalf("after a verified repull, after_pull applies: %v", err)
+	}
+	if evs := e.events("dataset.repulled"); len(evs) != 2 || evs[1].Actor != "officer.a" || !strings.Contains(evs[1].Details["reason"], "ticket 42") {
+		t.Fatalf("repulls must be on the ledger with actor and reason: %+v", evs)
+	}
+	if _, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "once more for luck"); !errors.Is(err, ErrState) {
+		t.Fatalf("a verified dataset cannot be pulled again: %v", err)
+	}
+	if _, err := e.runner.Repull(context.Background(), "ds-nope", "officer.a", "no such dataset"); !errors.Is(err, ErrNoDataset) {
+		t.Fatalf("unknown dataset: %v", err)
+	}
+	e.checkInvariants()
+}
+
+func TestReleaseHeldAndQuarantined(t *testing.T) {
+	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) {
+		j.Kind, j.Sequence, j.Pattern = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt"
+	})
+	chg := func(seq, delta int) synth.FileSpec {
+		return synth.FileSpec{Name: fmt.Sprintf("HR_CHG_%04d.txt", seq), Options: synth.Options{Records: 5, Seed: uint64(seq), Seq: seq, TrailerDelta: delta}}
+	}
+	e.put(chg(1, 0), chg(2, 0))
+	e.run()
+	e.put(chg(4, 0))
+	held := e.outcome(e.run(), "HR_CHG_0004.txt")
+	if held.Outcome != audit.StateHeld {
+		t.Fatalf("%+v", held)
+	}
+	d, err := e.runner.Release(held.DatasetID, "officer.a", "0003 was withdrawn by the provider, letter 2026-118")
+	if err != nil || d.State != audit.StateVerified || !strings.Contains(d.Reason, "released by officer.a") {
+		t.Fatalf("releasing a held file: %+v %v", d, err)
+	}
+	// The chain continues from the released file.
+	e.put(chg(5, 0))
+	if o := e.outcome(e.run(), "HR_CHG_0005.txt"); o.Outcome != audit.StateVerified {
+		t.Fatalf("after the release, 0005 is next: %+v", o)
+	}
+	e.put(chg(6, 1))
+	q := e.outcome(e.run(), "HR_CHG_0006.txt")
+	if q.Outcome != audit.StateQuarantined {
+		t.Fatalf("%+v", q)
+	}
+	d, err = e.runner.Release(q.DatasetID, "officer.a", "trailer known wrong, confirmed by phone")
+	if err != nil || d.State != audit.StateReleased {
+		t.Fatalf("a released quarantined file is released, never verified: %+v %v", d, err)
+	}
+	if _, err := e.runner.Release(q.DatasetID, "officer.a", "releasing it twice"); !errors.Is(err, ErrState) {
+		t.Fatalf("release of a released dataset: %v", err)
+	}
+	if evs := e.events("dataset.released"); len(evs) != 2 || evs[0].Details["from_state"] != audit.StateHeld {
+		t.Fatalf("releases on the ledger: %+v", evs)
+	}
+	e.checkInvariants()
+}
