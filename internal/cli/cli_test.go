@@ -37,6 +37,7 @@ func TestDemo(t *testing.T) {
 		"trailer: declares 1001 records, counted 1000",
 		"HELD         HR_CHG_20261130_0005.txt",
 		"0 file(s), 2 already on the ledger",
+		"is now verified; the release, its reason",
 		"ledger OK",
 		"0 failed, 0 unreferenced",
 		"found anywhere in the vault: false",

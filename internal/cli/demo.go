@@ -219,6 +219,21 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	}
 	printRun(d.w, res)
 	d.say("Nothing after a gap is accepted silently: the file is HELD for the transfer officer.")
+	held := ""
+	for _, f := range res.Files {
+		if f.Outcome == "held" {
+			held = f.DatasetID
+		}
+	}
+	if held != "" {
+		reason := "provider confirmed 0004 was withdrawn (letter 2026-118)"
+		rd, err := cl.Release(ctx, held, reason)
+		if err != nil {
+			return err
+		}
+		d.say("`custodian dataset release %s --reason %q`", held, reason)
+		d.say("  → %s is now %s; the release, its reason and the officer are on the ledger.", rd.ID, rd.State)
+	}
 
 	// 6. No double ingest.
 	d.section("Run the extract job again: nothing is ingested twice")
