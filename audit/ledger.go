@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -69,6 +70,15 @@ type Ledger struct {
 	signer   note.Signer
 	vkey     string // verifier key of signer
 	readOnly bool
+
+	bmu     sync.Mutex
+	pending []*batchCall // Batch calls waiting for the next group commit
+	leading bool         // a caller is committing batches
+}
+
+type batchCall struct {
+	fn   func(tx *Tx) error
+	done chan error
 }
 
 // Open opens the ledger at path, creating it (mode 0600) if it does not
@@ -269,68 +279,145 @@ func (l *Ledger) Update(fn func(tx *Tx) error) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil function", ErrInvalidArgument)
 	}
-	return l.db.Update(func(btx *bolt.Tx) error {
-		b, err := openBuckets(btx)
-		if err != nil {
-			return err
-		}
-		// Events and hashes are append-only: fill pages completely.
-		b.events.FillPercent = 1
-		b.hashes.FillPercent = 1
-		size, err := readSize(b.meta)
-		if err != nil {
-			return err
-		}
-		// Refuse to extend a log whose size record disagrees with its
-		// contents; appending would bury the inconsistency.
-		var last int64 = -1
-		if k, _ := b.events.Cursor().Last(); k != nil {
-			var ok bool
-			if last, ok = parseIndex(k); !ok {
-				return fmt.Errorf("%w: malformed event key %x", ErrCorrupt, k)
-			}
-		}
-		if last+1 != size {
-			return fmt.Errorf("%w: meta size %d but last event %d; run Verify", ErrCorrupt, size, last)
-		}
-		if stored := b.meta.Get(keyVerifierKey); stored == nil {
-			if err := b.meta.Put(keyVerifierKey, []byte(l.vkey)); err != nil {
-				return fmt.Errorf("audit: store verifier key: %w", err)
-			}
-		} else if string(stored) != l.vkey {
-			return fmt.Errorf("%w: ledger is signed by %s", ErrKeyMismatch, stored)
-		}
+	return l.db.Update(func(btx *bolt.Tx) error { return l.apply(btx, fn) })
+}
 
-		tx := &Tx{b: b, start: size, size: size}
-		err = func() error {
-			defer func() { tx.closed = true }()
-			return fn(tx)
-		}()
-		if err != nil {
-			return err
+// Batch is Update for many concurrent callers (group commit): calls that
+// arrive while a commit is in progress wait for it, then all commit together
+// in the next transaction, with one fsync and one signed checkpoint. There is
+// no timer: a lone caller commits at once, and under load each fsync carries
+// everything that queued behind the previous one. Each caller returns only
+// once its own events are durable. If one call's fn fails, the batch is
+// retried without it, so fn may run more than once and must compute all it
+// writes from what it reads in tx.
+func (l *Ledger) Batch(fn func(tx *Tx) error) error {
+	if l.readOnly || l.signer == nil {
+		return ErrReadOnly
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: nil function", ErrInvalidArgument)
+	}
+	c := &batchCall{fn: fn, done: make(chan error, 1)}
+	l.bmu.Lock()
+	l.pending = append(l.pending, c)
+	if l.leading {
+		l.bmu.Unlock()
+		return <-c.done
+	}
+	l.leading = true
+	l.bmu.Unlock()
+	// This caller commits batches until nobody is waiting.
+	for {
+		l.bmu.Lock()
+		batch := l.pending
+		l.pending = nil
+		if len(batch) == 0 {
+			l.leading = false
+			l.bmu.Unlock()
+			break
 		}
-		if tx.err != nil {
-			return fmt.Errorf("audit: transaction aborted: %w", tx.err)
+		l.bmu.Unlock()
+		l.commitBatch(batch)
+	}
+	return <-c.done
+}
+
+// commitBatch commits the calls in one transaction; a call whose fn fails
+// gets its error and the rest are committed without it.
+func (l *Ledger) commitBatch(batch []*batchCall) {
+	for len(batch) > 0 {
+		failed, ferr := -1, error(nil)
+		err := l.db.Update(func(btx *bolt.Tx) error {
+			return l.apply(btx, func(tx *Tx) error {
+				for i, c := range batch {
+					if err := c.fn(tx); err != nil {
+						failed, ferr = i, err
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err == nil {
+			for _, c := range batch {
+				c.done <- nil
+			}
+			return
 		}
-		if tx.size == tx.start {
-			return nil
+		if failed < 0 { // the transaction itself failed (disk, corruption)
+			for _, c := range batch {
+				c.done <- err
+			}
+			return
 		}
-		th, err := tlog.TreeHash(tx.size, bucketHashReader{b.hashes})
-		if err != nil {
-			return fmt.Errorf("audit: tree hash: %w", err)
+		batch[failed].done <- ferr
+		batch = append(batch[:failed:failed], batch[failed+1:]...)
+	}
+}
+
+// apply runs fn in btx and, if it appended events, stores the new size and a
+// signed checkpoint of the new tree in the same transaction.
+func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
+	b, err := openBuckets(btx)
+	if err != nil {
+		return err
+	}
+	// Events and hashes are append-only: fill pages completely.
+	b.events.FillPercent = 1
+	b.hashes.FillPercent = 1
+	size, err := readSize(b.meta)
+	if err != nil {
+		return err
+	}
+	// Refuse to extend a log whose size record disagrees with its
+	// contents; appending would bury the inconsistency.
+	var last int64 = -1
+	if k, _ := b.events.Cursor().Last(); k != nil {
+		var ok bool
+		if last, ok = parseIndex(k); !ok {
+			return fmt.Errorf("%w: malformed event key %x", ErrCorrupt, k)
 		}
-		cp, err := signCheckpoint(l.signer, tlog.Tree{N: tx.size, Hash: th})
-		if err != nil {
-			return err
+	}
+	if last+1 != size {
+		return fmt.Errorf("%w: meta size %d but last event %d; run Verify", ErrCorrupt, size, last)
+	}
+	if stored := b.meta.Get(keyVerifierKey); stored == nil {
+		if err := b.meta.Put(keyVerifierKey, []byte(l.vkey)); err != nil {
+			return fmt.Errorf("audit: store verifier key: %w", err)
 		}
-		if err := b.meta.Put(keyCheckpoint, cp); err != nil {
-			return fmt.Errorf("audit: store checkpoint: %w", err)
-		}
-		if err := b.meta.Put(keySize, u64(tx.size)); err != nil {
-			return fmt.Errorf("audit: store size: %w", err)
-		}
+	} else if string(stored) != l.vkey {
+		return fmt.Errorf("%w: ledger is signed by %s", ErrKeyMismatch, stored)
+	}
+
+	tx := &Tx{b: b, start: size, size: size}
+	err = func() error {
+		defer func() { tx.closed = true }()
+		return fn(tx)
+	}()
+	if err != nil {
+		return err
+	}
+	if tx.err != nil {
+		return fmt.Errorf("audit: transaction aborted: %w", tx.err)
+	}
+	if tx.size == tx.start {
 		return nil
-	})
+	}
+	th, err := tlog.TreeHash(tx.size, bucketHashReader{b.hashes})
+	if err != nil {
+		return fmt.Errorf("audit: tree hash: %w", err)
+	}
+	cp, err := signCheckpoint(l.signer, tlog.Tree{N: tx.size, Hash: th})
+	if err != nil {
+		return err
+	}
+	if err := b.meta.Put(keyCheckpoint, cp); err != nil {
+		return fmt.Errorf("audit: store checkpoint: %w", err)
+	}
+	if err := b.meta.Put(keySize, u64(tx.size)); err != nil {
+		return fmt.Errorf("audit: store size: %w", err)
+	}
+	return nil
 }
 
 // Size returns the number of events.

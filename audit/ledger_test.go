@@ -626,3 +626,38 @@ func hashesOf(t *testing.T, l *Ledger) tlog.HashReader {
 		return hs, err
 	})
 }
+
+func TestBatchGroupCommit(t *testing.T) {
+	l, _ := openTest(t, newTestKey(t, "batch"))
+	const n = 64
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			errs <- l.Batch(func(tx *Tx) error {
+				_, err := tx.Append(Event{Actor: "officer.a", Type: "dataset.received", Dataset: testDataset(i, StateVerified)})
+				return err
+			})
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A failing call in a batch does not take the others down.
+	err := l.Batch(func(tx *Tx) error { return errors.New("refused") })
+	if err == nil {
+		t.Fatal("the failing call must see its error")
+	}
+	if size, _ := l.Size(); size != n {
+		t.Fatalf("size %d, want %d", size, n)
+	}
+	ds, _ := l.Datasets()
+	if len(ds) != n {
+		t.Fatalf("%d datasets, want %d", len(ds), n)
+	}
+	rep, err := Verify(l, VerifyOptions{})
+	if err != nil || !rep.OK {
+		t.Fatalf("verify after batches: %v %v", rep, err)
+	}
+}

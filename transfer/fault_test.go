@@ -203,4 +203,4 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	return w.ObjectWriter.Write(p)
 }
 
-func (w *failingWriter) Commit() (vault.ObjectInfo, error) { return w.ObjectWriter.Commit() }
+func (w *failingWriter) Close() (vault.ObjectInfo, error) { return w.ObjectWriter.Close() }

@@ -41,7 +41,7 @@ var providers = []struct {
 	{"openssh", startOpenSSH},
 }
 
-func startInProcess(t *testing.T, hooks *sftpd.Hooks) *provider {
+func startInProcess(t testing.TB, hooks *sftpd.Hooks) *provider {
 	t.Helper()
 	root := t.TempDir()
 	hostKey, _, err := sftpd.GenerateKey()
@@ -81,7 +81,7 @@ func startOpenSSH(t *testing.T) *provider {
 		src: &configs.Source{Address: s.Addr, User: s.User, KeyFile: s.ClientKeyPath, KnownHosts: s.KnownHostsPath, PacketSize: configs.MaxPacketSize}}
 }
 
-func mustMkdir(t *testing.T, p string) {
+func mustMkdir(t testing.TB, p string) {
 	t.Helper()
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func mustMkdir(t *testing.T, p string) {
 
 // env is one installation pulling from one provider.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	p      *provider
 	cfg    *configs.Config
 	data   string
@@ -106,7 +106,7 @@ var testPass = []byte("correct horse battery staple")
 
 // newEnv creates an installation whose single job "pull" reads p's directory.
 // edit may adjust the job before validation.
-func newEnv(t *testing.T, p *provider, edit func(*configs.Job, *configs.Source)) *env {
+func newEnv(t testing.TB, p *provider, edit func(*configs.Job, *configs.Source)) *env {
 	t.Helper()
 	data := t.TempDir()
 	src := *p.src

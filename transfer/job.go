@@ -32,12 +32,16 @@ import (
 type Store interface {
 	Create(ctx context.Context) (ObjectWriter, error)
 	Remove(id string) error
+	// Flush makes every object closed before the call durable; concurrent
+	// callers share one flush (group commit).
+	Flush() error
 }
 
 // ObjectWriter receives one object's plaintext and encrypts it.
 type ObjectWriter interface {
 	io.Writer
-	Commit() (vault.ObjectInfo, error)
+	// Close finishes the object; it is durable only after Store.Flush.
+	Close() (vault.ObjectInfo, error)
 	Abort() error
 	ID() string
 }
@@ -50,6 +54,9 @@ func (s VaultStore) Create(ctx context.Context) (ObjectWriter, error) { return s
 
 // Remove implements Store.
 func (s VaultStore) Remove(id string) error { return s.V.Remove(id) }
+
+// Flush implements Store.
+func (s VaultStore) Flush() error { return s.V.Flush() }
 
 var _ Store = VaultStore{}
 
@@ -209,7 +216,7 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 // event appends a stand-alone event (no state change); a failure to record is
 // logged loudly, since the ledger is the evidence.
 func (r *Runner) event(ev audit.Event) {
-	if err := r.Ledger.Update(func(tx *audit.Tx) error {
+	if err := r.Ledger.Batch(func(tx *audit.Tx) error {
 		_, err := tx.Append(ev)
 		return err
 	}); err != nil {
@@ -224,6 +231,10 @@ type jobRun struct {
 	req RunRequest
 	res *RunResult
 	log zerolog.Logger
+
+	// From the listing, for the workers that read each file's sidecar.
+	names     map[string]os.FileInfo
+	manifests map[string]integrity.ManifestEntry
 
 	mu sync.Mutex // guards res.Files
 }
@@ -363,12 +374,9 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 			j.add(FileOutcome{Name: name, Remote: remotePath, Outcome: "waiting", Size: c.size, Reason: fmt.Sprintf("modified %s ago; waiting until unchanged for %s", now.Sub(c.mtime).Round(time.Second), s)})
 			continue
 		}
-		if err := j.expectations(sess, c, names, manifests); err != nil {
-			j.fail(c, err)
-			continue
-		}
 		cands = append(cands, c)
 	}
+	j.names, j.manifests = names, manifests
 	if manifests != nil {
 		if err := j.checkBatch(cands, names, manifests); err != nil {
 			j.r.event(audit.Event{Actor: j.req.Actor, Type: "batch.failed", Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
@@ -649,6 +657,16 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return err
 	}
 	defer remote.release(sess)
+	if c.algo == "" {
+		// Each worker reads its own file's sidecar: round trips in parallel.
+		if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
+			if errors.Is(err, ErrChecksumFile) {
+				j.fail(c, err) // a verdict for this run; the next run looks again
+				return nil
+			}
+			return err
+		}
+	}
 	d, err := j.receive(ctx, sess, c)
 	if err != nil {
 		return err
@@ -805,11 +823,17 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	}
 
 	failpoint.Hit("ingest.before-object-commit")
-	info, err := obj.Commit()
+	info, err := obj.Close()
 	if err != nil {
 		return d, fmt.Errorf("vault: %w", err)
 	}
 	committed = true
+	// Durable before the ledger may refer to it. Files finishing together
+	// share one flush; a crash before it leaves an orphan, removed on start.
+	if err := j.r.Store.Flush(); err != nil {
+		j.dropObject(info.ID)
+		return d, fmt.Errorf("vault: %w", err)
+	}
 	d.ObjectID = info.ID
 	return d, nil
 }
@@ -819,7 +843,9 @@ var errAlreadyIngested = errors.New("already ingested")
 // commit records the dataset and its receipt event in one transaction,
 // refusing a remote file another run got to first.
 func (j *jobRun) commit(d *audit.Dataset) error {
-	return j.r.Ledger.Update(func(tx *audit.Tx) error {
+	// Batch: files finishing together share one transaction and one fsync;
+	// each returns only once its own dataset is durable.
+	return j.r.Ledger.Batch(func(tx *audit.Tx) error {
 		if _, done, err := tx.RemoteDataset(d.Source, d.RemotePath); err != nil {
 			return err
 		} else if done {

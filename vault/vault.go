@@ -64,6 +64,8 @@ type Vault struct {
 
 	mu   sync.Mutex
 	live map[string]struct{} // temp file names of in-progress Writers
+
+	flush groupSync // shared syncfs for Writer.Close
 }
 
 // Identity is the unlocked master private key. It is needed only to read
