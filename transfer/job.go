@@ -736,13 +736,12 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 		return d, fmt.Errorf("opening %s: %w", c.remote, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return d, fmt.Errorf("stat %s: %w", c.remote, err)
-	}
+	// The listing's size and time stand for the file as opened (WriteTo
+	// stats the handle itself); the stat after reading must agree with them.
+	listedSize, listedTime := c.size, c.mtime
 	pipe := newPipeline(obj, checkers...)
 	if j.req.Progress != nil {
-		total := st.Size()
+		total := listedSize
 		pipe.progress = func(n int64) { j.req.Progress(Progress{File: c.name, Done: n, Total: total}) }
 	}
 	n, err := f.WriteTo(pipe)
@@ -756,13 +755,12 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	if err != nil {
 		return d, fmt.Errorf("stat %s after transfer: %w", c.remote, err)
 	}
-	listed := c.size
 	c.size, c.mtime = st2.Size(), st2.ModTime().UTC() // a retry compares with what we saw last
-	if st.Size() != listed || st2.Size() != st.Size() || !st2.ModTime().Equal(st.ModTime()) {
-		return d, fmt.Errorf("%w: %s was %d bytes when listed, %d when opened and %d after reading", ErrChanged, c.remote, listed, st.Size(), st2.Size())
+	if st2.Size() != listedSize || !st2.ModTime().Equal(listedTime) {
+		return d, fmt.Errorf("%w: %s was %d bytes when listed and %d after reading", ErrChanged, c.remote, listedSize, st2.Size())
 	}
-	if n != st.Size() {
-		return d, fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, st.Size())
+	if n != listedSize {
+		return d, fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, listedSize)
 	}
 
 	digest := hex.EncodeToString(sum.Sum(nil))
@@ -773,7 +771,7 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	cr := counter.Result()
 	d = audit.Dataset{
 		Job: j.job.Name, Source: j.job.Source, Kind: j.job.Kind,
-		RemotePath: c.remote, RemoteSize: st.Size(), RemoteMtime: st.ModTime().UTC(),
+		RemotePath: c.remote, RemoteSize: listedSize, RemoteMtime: listedTime,
 		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
 		Purpose: j.job.Purpose, Custodian: j.custodian(),
 		Integrity: specIntegrity(spec),
