@@ -35,9 +35,9 @@ type provider struct {
 // real OpenSSH sshd (skipped where absent unless CUSTODIAN_REQUIRE_SSHD=1).
 var providers = []struct {
 	name  string
-	start func(t *testing.T) *provider
+	start func(t testing.TB) *provider
 }{
-	{"inprocess", func(t *testing.T) *provider { return startInProcess(t, nil) }},
+	{"inprocess", func(t testing.TB) *provider { return startInProcess(t, nil) }},
 	{"openssh", startOpenSSH},
 }
 
@@ -72,7 +72,7 @@ func startInProcess(t testing.TB, hooks *sftpd.Hooks) *provider {
 		src: &configs.Source{Address: srv.Addr(), User: "hbxfer", KeyFile: keyFile, KnownHosts: khFile}}
 }
 
-func startOpenSSH(t *testing.T) *provider {
+func startOpenSSH(t testing.TB) *provider {
 	t.Helper()
 	s := sshdtest.Start(t)
 	outbox := filepath.Join(s.Root, "outbox")

@@ -716,6 +716,11 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 			obj.Abort()
 		}
 	}()
+	if p, ok := obj.(interface{ Preallocate(int64) error }); ok {
+		if err := p.Preallocate(c.size); err != nil {
+			return d, err
+		}
+	}
 
 	sum := sha256.New()
 	checkers := []io.Writer{sum}
@@ -745,7 +750,9 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 		pipe.progress = func(n int64) { j.req.Progress(Progress{File: c.name, Done: n, Total: total}) }
 	}
 	n, err := f.WriteTo(pipe)
-	pipe.Close()
+	if cerr := pipe.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return d, fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
 	}

@@ -892,3 +892,24 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+func TestPreallocateKeepsSize(t *testing.T) {
+	v, _ := newTestVault(t)
+	w, err := v.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Preallocate(10 << 20); err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("small object"))
+	info, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := v.Path(info.ID)
+	fi, err := os.Stat(p)
+	if err != nil || fi.Size() != info.CipherSize {
+		t.Fatalf("file size %d, want %d (%v)", fi.Size(), info.CipherSize, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"filippo.io/age"
+	"golang.org/x/sys/unix"
 )
 
 // writeBufferSize is the size of the buffer between age and the temp file,
@@ -140,6 +141,28 @@ func (w *Writer) Write(p []byte) (int, error) {
 		return n, w.err
 	}
 	return n, nil
+}
+
+// Preallocate reserves disk space for an object of plainSize plaintext
+// bytes. It is an optimisation only: with the blocks allocated up front the
+// kernel's write path does far less work per byte (about a quarter of the
+// CPU on ext4). Filesystems without fallocate are fine; the file size is
+// unchanged.
+func (w *Writer) Preallocate(plainSize int64) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if plainSize <= 0 {
+		return nil
+	}
+	// age: header (< 512 bytes with one X25519 recipient), 16-byte nonce, and
+	// a 16-byte tag per 64 KiB chunk.
+	size := plainSize + 16*(plainSize/(64<<10)+1) + 16 + 512
+	err := unix.Fallocate(int(w.f.Fd()), unix.FALLOC_FL_KEEP_SIZE, 0, size)
+	if err != nil && !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
+		return fmt.Errorf("vault: preallocate %s: %w", w.id, err)
+	}
+	return nil
 }
 
 // Commit finishes the object and makes it durable: it flushes and fsyncs the
