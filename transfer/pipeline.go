@@ -29,7 +29,7 @@ type pipeline struct {
 }
 
 // depth is the number of chunks in flight per stage.
-const depth = 16
+const depth = 8
 
 type chunk struct {
 	b    []byte

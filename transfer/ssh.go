@@ -31,7 +31,7 @@ type Remote struct {
 
 // maxRequests bounds the outstanding read requests per file (memory:
 // maxRequests × packet_size per file in flight).
-const maxRequests = 64
+const maxRequests = 32
 
 // Dial connects to src, checks its host key against src.KnownHosts, and opens
 // src.Sessions SFTP sessions.

@@ -100,3 +100,40 @@ func TestCommandsNeedADaemon(t *testing.T) {
 		t.Fatalf("want a clear 'daemon not running' error, got %v", err)
 	}
 }
+
+// TestVaultVerifyNamesTamperedObject keeps a demo installation, flips one
+// byte of one vault object, and expects `vault verify` to name it and fail;
+// and `audit verify --db` to pass on the untouched ledger.
+func TestVaultVerifyNamesTamperedObject(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	if out, err := runCLI(t, "demo", "--records", "500", "--dir", dir); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "etc", "custodian.yaml")
+	pass := filepath.Join(dir, "etc", "vault.pass")
+	out, err := runCLI(t, "vault", "verify", "--config", cfg, "--passphrase-file", pass)
+	if err != nil || !strings.Contains(out, "0 failed") {
+		t.Fatalf("clean vault: %v\n%s", err, out)
+	}
+	objs, _ := filepath.Glob(filepath.Join(dir, "etc", "data", "vault", "objects", "*", "*.age"))
+	if len(objs) == 0 {
+		t.Fatal("no objects")
+	}
+	b, err := os.ReadFile(objs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x80
+	if err := os.WriteFile(objs[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSuffix(filepath.Base(objs[0]), ".age")
+	out, err = runCLI(t, "vault", "verify", "--config", cfg, "--passphrase-file", pass)
+	if !errors.Is(err, errFailed) || !strings.Contains(out, "FAIL") || !strings.Contains(out, id) {
+		t.Fatalf("a flipped byte must fail verification and name object %s: %v\n%s", id, err, out)
+	}
+	out, err = runCLI(t, "audit", "verify", "--config", cfg)
+	if err != nil || !strings.Contains(out, "ledger OK") {
+		t.Fatalf("offline ledger verification: %v\n%s", err, out)
+	}
+}

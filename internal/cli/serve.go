@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -63,6 +64,18 @@ contents, passphrases or keys.`,
 				return err
 			}
 			log := newLogger(os.Stderr, cfg.LogLevel)
+			if path := os.Getenv("CUSTODIAN_CPUPROFILE"); path != "" {
+				// For performance work (docs/benchmarks.md): a CPU profile
+				// of the daemon's whole life, written on a clean shutdown.
+				f, err := os.Create(path)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
 			d, err := daemon.Open(cfg, log)
 			if err != nil {
 				return err
