@@ -11,9 +11,12 @@
 // the pipeline's buffers; memory is bounded by the number of reads in flight,
 // whatever the file size.
 //
-// Only after the ciphertext is durable (fsync, rename, directory fsync) is the
-// dataset committed to the ledger, in one transaction with its event; only
-// after that is the remote file deleted or moved, if the job asks for it. A
+// Only after the ciphertext is durable (written to a temp name, renamed, then
+// flushed to disk together with whatever other files finished at the same
+// moment) is the dataset committed to the ledger, in one transaction with its
+// event, again grouped with concurrent commits; only after that is the remote
+// file deleted or moved, if the job asks for it. Grouping changes the cost,
+// not the guarantee: no file is reported stored before it is durable. A
 // crash between any two steps leaves either nothing (the temp object is
 // removed on restart), an orphan object with no dataset (removed on restart,
 // the file is pulled again), or a complete dataset whose remote file is still

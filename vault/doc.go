@@ -21,9 +21,14 @@
 // truncation and extension are all detected on read. Plaintext never touches
 // the disk. Object IDs are validated before any path is built from them.
 //
-// Durability. Every file is written to a temporary name, fsynced, renamed
-// into place, and the directories concerned are fsynced. An object exists
-// only once Writer.Commit has returned successfully; Init writes master.pub
+// Durability. Every file is written to a temporary name, made durable,
+// renamed into place, and the directories concerned are made durable. A
+// single object does this with fsyncs: it exists once Writer.Commit has
+// returned. Many objects finishing together use Writer.Close (write, rename,
+// no fsync) and then Vault.Flush, which syncs the filesystem once for all of
+// them (syncfs(2): the same guarantee as fsyncing every file and directory,
+// at the cost of one journal commit); such an object may be referenced only
+// after a Flush that started after its Close. Init writes master.pub
 // last, so an interrupted Init never yields a usable vault whose private key
 // was not saved. Open refuses a vault whose private parts are accessible to
 // group or other users (ErrPermissions).
