@@ -194,7 +194,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 4. Extract.
 	d.section("`custodian job run registry-extract`: one streaming pass per file")
-	d.say("download (concurrent SFTP reads) → SHA-256 + record count + age encryption → fsync → ledger")
+	d.say("download (concurrent SFTP reads) → SHA-256 + record count + age encryption → durable on disk → ledger")
 	res, err := cl.Run(ctx, "registry-extract", nil)
 	if err != nil {
 		return err
@@ -326,7 +326,11 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	}
 
 	d.section("Done")
-	d.say("Ledger events: %d; datasets: %d. Try it on a real server with the README's steps.", rep.Events+1, len(ds))
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	d.say("Ledger: %d events; datasets: %d. Try it on a real server with the README's steps.", st.LedgerSize, st.Datasets)
 	if o.dir != "" {
 		d.say("Everything is kept under %s; run `custodian serve --config %s` to explore it.", dir, cfgPath)
 	}

@@ -1,39 +1,45 @@
-// Package sshdtest starts the real OpenSSH sshd on the loopback interface for
-// integration tests, so the pull client is exercised against the server
-// implementation it will meet in production, not only against the
-// in-process custodian/internal/sftpd.
+// Package sshdtest starts the real OpenSSH sshd on the loopback interface,
+// so the pull client is exercised against the server implementation it will
+// meet in production, not only against the in-process
+// custodian/internal/sftpd. Integration tests use [Start]; the benchmark
+// harness (custodian/bench/harness), which has no testing.TB, uses the
+// core it wraps, [Launch] and [Server.Stop].
 //
 // # Design
 //
-// [Start] runs one private sshd per call, as the current OS user, entirely
-// inside t.TempDir(): a fresh ed25519 host key and client key, an
+// [Launch] runs one private sshd, as the current OS user, entirely inside
+// the directory it is given: a fresh ed25519 host key and client key, an
 // authorized_keys file holding only that client key, a known_hosts file
-// pinning the host key, a pid file and a generated sshd_config. sshd never
+// pinning the host key, a pid file, a generated sshd_config and the log
+// (sshd.log unless [LaunchOptions.LogPath] says otherwise). sshd never
 // reads the system configuration (/etc/ssh/sshd_config) because it runs
 // with -f. The configuration listens on 127.0.0.1 only, allows only
 // public-key authentication and only the current user (PermitRootLogin
 // prohibit-password so it also works as root, as in CI), disables PAM and
-// StrictModes (the temporary directory belongs to whoever runs the tests),
-// and serves SFTP with the in-process internal-sftp subsystem without a
-// chroot, so a file written under [Server.Root] is visible over SFTP at the
-// same absolute path.
+// StrictModes (the directory belongs to whoever runs sshd), and serves SFTP
+// with the in-process internal-sftp subsystem without a chroot, so a local
+// file is visible over SFTP at the same absolute path.
 //
 // The port is chosen by listening on 127.0.0.1:0 and closing the listener;
-// if another process grabs the port before sshd binds it, Start retries with
-// a new port. sshd runs in the foreground (-D) and logs to stderr (-e);
-// Start waits until an SSH handshake with the client key succeeds (at most
-// 10 s) and otherwise fails the test with sshd's log. Re-exec requires an
-// absolute sshd path, and privilege separation needs /run/sshd, which Start
+// if another process grabs the port before sshd binds it, Launch retries
+// with a new port. sshd runs in the foreground (-D) and logs to stderr (-e),
+// which goes to the log file; Launch waits until an SSH handshake with the
+// client key succeeds (at most 10 s, or until its context ends) and
+// otherwise returns an error holding sshd's log. Re-exec requires an
+// absolute sshd path, and privilege separation needs /run/sshd, which Launch
 // creates (0755) when running as root and it is missing.
 //
-// sshd is looked up with exec.LookPath("sshd") and then at /usr/sbin/sshd.
-// When it is absent the test is skipped, unless CUSTODIAN_REQUIRE_SSHD=1,
-// in which case the test fails, telling to install openssh-server; CI sets
-// that variable so that a missing sshd cannot silently skip the tests.
+// [Server.Stop] stops sshd (SIGTERM to its process group, SIGKILL after
+// 5 s), kills the per-connection sshd processes it forked and still running
+// (they detach into their own sessions), and waits for the listener to exit.
 //
-// A t.Cleanup stops sshd (SIGTERM to its process group, SIGKILL after 5 s),
-// kills the per-connection sshd processes it forked and still running (they
-// detach into their own sessions), and waits for the listener to exit.
+// [Start] launches sshd in t.TempDir(), adds [Server.Root], an empty
+// directory the test may write into, and registers Stop with t.Cleanup; it
+// fails the test with Launch's error. sshd is looked up with
+// exec.LookPath("sshd") and then at /usr/sbin/sshd ([FindSSHD]). When it
+// is absent the test is skipped, unless CUSTODIAN_REQUIRE_SSHD=1, in which
+// case the test fails, telling to install openssh-server; CI sets that
+// variable so that a missing sshd cannot silently skip the tests.
 package sshdtest
 
 import (
