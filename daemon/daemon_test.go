@@ -27,11 +27,13 @@ type fixture struct {
 	root string
 }
 
-func newFixture(t *testing.T, hooks *sftpd.Hooks) *fixture {
+func newFixture(t *testing.T, hooks *sftpd.Hooks, extraJobs ...string) *fixture {
 	t.Helper()
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "outbox"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"outbox", "slow"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	client, priv, err := sftpd.GenerateKey()
 	if err != nil {
@@ -62,7 +64,7 @@ jobs:
     records: {trailer: '^TRL(\d+)$', header: '^HDR\|'}
     purpose: vaccination
     retry: {attempts: 1}
-`
+` + strings.Join(extraJobs, "")
 	cfg, err := configs.Parse([]byte(y), etc)
 	if err != nil {
 		t.Fatal(err)
@@ -340,5 +342,48 @@ func TestRunsOfOneJobNeverOverlap(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(err.Error()), []byte("extract")) {
 		t.Errorf("the refusal should name the job: %v", err)
+	}
+}
+
+// TestOtherJobsKeepRunning: while one job is stuck on a stalled server read,
+// another job runs to completion.
+func TestOtherJobsKeepRunning(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 100)
+	hooks := &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {
+		if strings.HasPrefix(path, "/slow/") {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-time.After(10 * time.Second):
+			}
+		}
+		return n, err
+	}}
+	slowJob := `  - name: slow
+    source: moi
+    officer: officer.b
+    remote_dir: /slow
+    pattern: "HR_*.txt"
+    records: {trailer: '^TRL(\d+)$'}
+    purpose: vaccination
+    retry: {attempts: 1}
+`
+	f := newFixture(t, hooks, slowJob)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	if err := synth.GenerateTree(filepath.Join(f.root, "slow"), []synth.FileSpec{{Name: "HR_9.txt", Options: synth.Options{Records: 5, Seed: 9}}}); err != nil {
+		t.Fatal(err)
+	}
+	cl, _, _ := f.serve(t)
+	slow := make(chan error, 1)
+	go func() { _, err := cl.Run(context.Background(), "slow", nil); slow <- err }()
+	<-entered
+	res, err := cl.Run(context.Background(), "extract", nil)
+	if err != nil || res.Failed() || len(res.Files) != 1 {
+		t.Fatalf("the other job must run while one is stuck: %+v %v", res, err)
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
 	}
 }
