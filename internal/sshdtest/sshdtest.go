@@ -44,7 +44,7 @@ package sshdtest
 
 import (
 	"bytes"
-	"crypto/ed25519"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -78,26 +78,50 @@ const (
 	startTries   = 5
 )
 
-// Server describes a running sshd started by [Start].
+// Server describes a running sshd started by [Launch] or [Start].
 type Server struct {
 	Addr           string     // "127.0.0.1:PORT"
+	Port           int        // the port of Addr
 	User           string     // the current OS user, the only one allowed to log in
 	KnownHostsLine string     // "[127.0.0.1]:PORT ssh-ed25519 AAAA..."
 	ClientKey      ssh.Signer // the only authorized client key
 	ClientKeyPath  string     // the client key as an OpenSSH private key file (0600)
 	KnownHostsPath string     // a known_hosts file holding KnownHostsLine (0600)
+	LogPath        string     // sshd's output (its log, -e)
 	// Root is an empty directory the test may write into; it is visible over
-	// SFTP at the same absolute path.
+	// SFTP at the same absolute path. Only [Start] sets it.
 	Root string
+
+	proc *process
+}
+
+// LaunchOptions configures [Launch]. Only Dir is required.
+type LaunchOptions struct {
+	// Dir is an existing directory that receives the keys, authorized_keys,
+	// known_hosts, sshd_config, the pid file and by default the log. sshd
+	// and SFTP clients see the paths as given, so it should not contain
+	// symbolic links.
+	Dir string
+	// SSHD is the absolute path of sshd; "" looks it up with [FindSSHD].
+	SSHD string
+	// LogPath is the file that receives sshd's output (created or
+	// truncated, 0600); "" means sshd.log in Dir.
+	LogPath string
+	// LogLevel is sshd's LogLevel; "" means VERBOSE.
+	LogLevel string
+	// Logf, if not nil, is told when a port was taken and Launch retries.
+	Logf func(format string, args ...any)
 }
 
 // Available reports whether an sshd binary can be found.
 func Available() bool {
-	_, err := findSSHD()
+	_, err := FindSSHD()
 	return err == nil
 }
 
-func findSSHD() (string, error) {
+// FindSSHD returns the absolute path of sshd (sshd re-executes itself, which
+// requires one): exec.LookPath("sshd"), else /usr/sbin/sshd.
+func FindSSHD() (string, error) {
 	if p, err := exec.LookPath("sshd"); err == nil {
 		return filepath.Abs(p)
 	}
@@ -117,7 +141,7 @@ func findSSHD() (string, error) {
 // sshd is missing, and fails t when sshd cannot be started.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, findSSHD)
+	return start(t, FindSSHD)
 }
 
 func start(t testing.TB, find func() (string, error)) *Server {
@@ -129,77 +153,143 @@ func start(t testing.TB, find func() (string, error)) *Server {
 		}
 		t.Skipf("sshdtest: OpenSSH server not found (%v); install openssh-server to run this test (%s=1 makes this a failure)", err, RequireEnv)
 	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatalf("sshdtest: current user: %v", err)
-	}
-	if os.Geteuid() == 0 {
-		if _, err := os.Stat(privsepDir); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(privsepDir, 0o755); err != nil {
-				t.Fatalf("sshdtest: create privilege separation directory: %v", err)
-			}
-		}
-	}
-
 	dir := t.TempDir()
 	if d, err := filepath.EvalSymlinks(dir); err == nil {
 		dir = d // sshd and SFTP clients see the resolved path
 	}
-	s := &Server{
-		User:           u.Username,
-		ClientKeyPath:  filepath.Join(dir, "id_ed25519"),
-		KnownHostsPath: filepath.Join(dir, "known_hosts"),
-		Root:           filepath.Join(dir, "root"),
-	}
-	hostKeyPath := filepath.Join(dir, "ssh_host_ed25519_key")
-	authKeysPath := filepath.Join(dir, "authorized_keys")
-	hostKey, hostPriv, err := sftpd.GenerateKey()
+	root := filepath.Join(dir, "root")
+	check(t, os.Mkdir(root, 0o755))
+	s, err := Launch(t.Context(), LaunchOptions{Dir: dir, SSHD: sshd, Logf: t.Logf})
 	check(t, err)
-	check(t, sftpd.WritePrivateKey(hostKeyPath, hostPriv))
-	var clientPriv ed25519.PrivateKey
-	s.ClientKey, clientPriv, err = sftpd.GenerateKey()
-	check(t, err)
-	check(t, sftpd.WritePrivateKey(s.ClientKeyPath, clientPriv))
-	check(t, os.WriteFile(authKeysPath, ssh.MarshalAuthorizedKey(s.ClientKey.PublicKey()), 0o600))
-	check(t, os.Mkdir(s.Root, 0o755))
-
-	for try := 1; ; try++ {
-		port, err := freePort()
-		check(t, err)
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		s.KnownHostsLine = knownhosts.Line([]string{s.Addr}, hostKey.PublicKey())
-		check(t, sftpd.WriteKnownHosts(s.KnownHostsPath, s.KnownHostsLine))
-		cfgPath := filepath.Join(dir, "sshd_config")
-		check(t, os.WriteFile(cfgPath, []byte(config(port, dir, hostKeyPath, authKeysPath, u.Username)), 0o600))
-
-		p, err := startProcess(sshd, cfgPath)
-		if err != nil {
-			t.Fatalf("sshdtest: start %s: %v", sshd, err)
-		}
-		err = s.waitReady(p)
-		if err == nil {
-			t.Cleanup(p.stop)
-			return s
-		}
-		p.stop()
-		log := p.log()
-		if try < startTries && bindFailed(log) {
-			t.Logf("sshdtest: port %d was taken, retrying: %v", port, err)
-			continue
-		}
-		t.Fatalf("sshdtest: sshd (%s -D -e -f %s) not ready: %v\n--- sshd log ---\n%s", sshd, cfgPath, err, log)
-	}
+	t.Cleanup(s.Stop)
+	s.Root = root
+	return s
 }
 
 func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
+		if !strings.HasPrefix(err.Error(), "sshdtest: ") {
+			err = fmt.Errorf("sshdtest: %w", err)
+		}
+		t.Fatal(err)
 	}
 }
 
+// Launch starts a private sshd in opts.Dir and returns once it accepts SSH
+// connections; see the package documentation. The caller must call
+// [Server.Stop].
+func Launch(ctx context.Context, opts LaunchOptions) (*Server, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("sshdtest: LaunchOptions.Dir is empty")
+	}
+	sshd := opts.SSHD
+	if sshd == "" {
+		var err error
+		if sshd, err = FindSSHD(); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+	}
+	logLevel := opts.LogLevel
+	if logLevel == "" {
+		logLevel = "VERBOSE"
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	u, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("sshdtest: current user: %w", err)
+	}
+	if os.Geteuid() == 0 {
+		if _, err := os.Stat(privsepDir); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(privsepDir, 0o755); err != nil {
+				return nil, fmt.Errorf("sshdtest: create privilege separation directory: %w", err)
+			}
+		}
+	}
+
+	dir := opts.Dir
+	s := &Server{
+		User:           u.Username,
+		ClientKeyPath:  filepath.Join(dir, "id_ed25519"),
+		KnownHostsPath: filepath.Join(dir, "known_hosts"),
+		LogPath:        opts.LogPath,
+	}
+	if s.LogPath == "" {
+		s.LogPath = filepath.Join(dir, "sshd.log")
+	}
+	hostKeyPath := filepath.Join(dir, "ssh_host_ed25519_key")
+	authKeysPath := filepath.Join(dir, "authorized_keys")
+	hostKey, err := writeKeys(s, hostKeyPath, authKeysPath)
+	if err != nil {
+		return nil, fmt.Errorf("sshdtest: %w", err)
+	}
+
+	cfgPath := filepath.Join(dir, "sshd_config")
+	for try := 1; ; try++ {
+		port, err := freePort()
+		if err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+		s.Port = port
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.KnownHostsLine = knownhosts.Line([]string{s.Addr}, hostKey.PublicKey())
+		if err := sftpd.WriteKnownHosts(s.KnownHostsPath, s.KnownHostsLine); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+		cfg := config(port, dir, hostKeyPath, authKeysPath, u.Username, logLevel)
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+
+		p, err := startProcess(sshd, cfgPath, s.LogPath)
+		if err != nil {
+			return nil, fmt.Errorf("sshdtest: start %s: %w", sshd, err)
+		}
+		s.proc = p
+		err = s.waitReady(ctx)
+		if err == nil {
+			return s, nil
+		}
+		p.stop()
+		log := s.Log()
+		if try < startTries && ctx.Err() == nil && bindFailed(log) {
+			logf("sshdtest: port %d was taken, retrying: %v", port, err)
+			continue
+		}
+		return nil, fmt.Errorf("sshdtest: sshd (%s -D -e -f %s) not ready: %w\n--- sshd log ---\n%s", sshd, cfgPath, err, log)
+	}
+}
+
+// writeKeys generates the host key and s's client key, writes them and the
+// authorized_keys file holding the client key only, and returns the host
+// key.
+func writeKeys(s *Server, hostKeyPath, authKeysPath string) (ssh.Signer, error) {
+	hostKey, hostPriv, err := sftpd.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := sftpd.WritePrivateKey(hostKeyPath, hostPriv); err != nil {
+		return nil, err
+	}
+	clientKey, clientPriv, err := sftpd.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := sftpd.WritePrivateKey(s.ClientKeyPath, clientPriv); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(authKeysPath, ssh.MarshalAuthorizedKey(clientKey.PublicKey()), 0o600); err != nil {
+		return nil, err
+	}
+	s.ClientKey = clientKey
+	return hostKey, nil
+}
+
 // config renders the sshd_config; see the package documentation.
-func config(port int, dir, hostKey, authKeys, userName string) string {
+func config(port int, dir, hostKey, authKeys, userName, logLevel string) string {
 	q := func(s string) string {
 		if strings.ContainsAny(s, " \t\"") {
 			return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
@@ -226,7 +316,7 @@ func config(port int, dir, hostKey, authKeys, userName string) string {
 		"X11Forwarding no",
 		"PermitTunnel no",
 		"PrintMotd no",
-		"LogLevel VERBOSE",
+		"LogLevel " + logLevel,
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
@@ -242,6 +332,20 @@ func freePort() (int, error) {
 
 func bindFailed(log string) bool {
 	return strings.Contains(log, "Address already in use") || strings.Contains(log, "Cannot bind any address")
+}
+
+// Log returns what sshd has written to [Server.LogPath] so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.LogPath)
+	return string(b)
+}
+
+// Stop stops sshd and the per-connection processes it forked; see the
+// package documentation. Calling it again does nothing.
+func (s *Server) Stop() {
+	if s != nil && s.proc != nil {
+		s.proc.stop()
+	}
 }
 
 // ClientConfig returns an SSH client configuration for s: its user, its
@@ -280,8 +384,8 @@ func (s *Server) SFTPClient(t testing.TB) *sftp.Client {
 }
 
 // waitReady waits until an SSH handshake with the client key succeeds, sshd
-// exits, or readyTimeout passes.
-func (s *Server) waitReady(p *process) error {
+// exits, ctx ends or readyTimeout passes.
+func (s *Server) waitReady(ctx context.Context) error {
 	cfg, err := s.ClientConfig()
 	if err != nil {
 		return err
@@ -291,8 +395,10 @@ func (s *Server) waitReady(p *process) error {
 	lastErr := errors.New("no connection attempt yet")
 	for {
 		select {
-		case <-p.exited:
-			return fmt.Errorf("sshd exited: %v", p.waitErr)
+		case <-s.proc.exited:
+			return fmt.Errorf("sshd exited: %v", s.proc.waitErr)
+		case <-ctx.Done():
+			return ctx.Err()
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -311,17 +417,23 @@ func (s *Server) waitReady(p *process) error {
 // process is a running sshd.
 type process struct {
 	cmd     *exec.Cmd
-	out     *syncBuffer
 	exited  chan struct{}
 	waitErr error
 	once    sync.Once
 }
 
-func startProcess(sshd, cfgPath string) (*process, error) {
-	p := &process{out: &syncBuffer{}, exited: make(chan struct{})}
+// startProcess starts sshd in its own process group, its output going to
+// logPath.
+func startProcess(sshd, cfgPath, logPath string) (*process, error) {
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close() // the child has its own descriptor
+	p := &process{exited: make(chan struct{})}
 	p.cmd = exec.Command(sshd, "-D", "-e", "-f", cfgPath)
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
+	p.cmd.Stdout = log
+	p.cmd.Stderr = log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
@@ -333,11 +445,14 @@ func startProcess(sshd, cfgPath string) (*process, error) {
 	return p, nil
 }
 
-func (p *process) log() string { return p.out.String() }
-
 // stop terminates sshd and the per-connection processes it forked.
 func (p *process) stop() {
 	p.once.Do(func() {
+		select {
+		case <-p.exited:
+			return // its process group may be gone, and its pid reused
+		default:
+		}
 		pid := p.cmd.Process.Pid
 		// Give the per-connection processes of clients that were just
 		// closed a moment to finish, so that sshd reaps them itself.
@@ -420,23 +535,4 @@ func descendants(pid int) []procStat {
 		}
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of os/exec's
-// copying goroutines and reads by the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
