@@ -10,10 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"custodian/internal/sshdtest"
 )
 
 // requireEnv, set to "1", turns a missing sshd or sftp into a failure (CI).
-const requireEnv = "CUSTODIAN_REQUIRE_SSHD"
+const requireEnv = sshdtest.RequireEnv
 
 // TestQuick runs the whole harness in --quick mode with the tools that are
 // installed, so that it cannot rot: a real sshd, the synthetic data, every
@@ -27,7 +29,7 @@ func TestQuick(t *testing.T) {
 		}
 		t.Skipf("%s not found; install it to run the benchmark smoke test (%s=1 makes this a failure)", what, requireEnv)
 	}
-	if _, err := findSSHD(); err != nil {
+	if !sshdtest.Available() {
 		missing("OpenSSH server (sshd)")
 	}
 	tools := []string{}

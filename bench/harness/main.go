@@ -11,12 +11,14 @@
 // Everything happens in a fresh work directory under os.TempDir() (removed
 // at the end unless --keep) and on 127.0.0.1 only:
 //
-//  1. It generates an ed25519 host key and client key, writes them in
-//     OpenSSH format with a known_hosts file pinning the host key, and starts
-//     the real sshd (-D -e -f sshd_config) on a free loopback port: public-key
-//     authentication only, internal-sftp without a chroot (remote paths are
-//     the local absolute paths), the current user only. It waits until an SSH
-//     handshake succeeds and stops sshd at the end.
+//  1. It starts the real sshd with custodian/internal/sshdtest.Launch,
+//     which generates an ed25519 host key and client key, writes them in
+//     OpenSSH format with a known_hosts file pinning the host key, and runs
+//     sshd (-D -e -f sshd_config, log in logs/sshd.log) on a free loopback
+//     port: public-key authentication only, internal-sftp without a chroot
+//     (remote paths are the local absolute paths), the current user only.
+//     Launch waits until an SSH handshake succeeds; the harness stops sshd at
+//     the end.
 //  2. It writes the data with custodian/internal/synth (invented people):
 //     workload A, one extract of at least --big-gib GiB (default 1) with a
 //     sha256sum-style sidecar; workload B, 2,000 change-like files of about
@@ -76,6 +78,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"custodian/internal/sshdtest"
 )
 
 // Tool names, as accepted by --tools.
@@ -209,8 +213,7 @@ func (o *options) validate() error {
 type bench struct {
 	opts      options
 	work      string // the work directory
-	user      string
-	sshd      *sshdServer
+	sshd      *sshdtest.Server
 	paths     toolPaths
 	workloads []*workload
 	ref       *workload // 1 GiB extract for the memory comparison, or nil
@@ -233,10 +236,6 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
-	if b.user, err = currentUser(); err != nil {
-		return err
-	}
-
 	work, err := os.MkdirTemp("", "custodian-bench-")
 	if err != nil {
 		return err
@@ -259,16 +258,17 @@ func run(ctx context.Context, o options) (err error) {
 	if err := b.generate(); err != nil {
 		return err
 	}
-	keys, err := writeKeys(work)
+	b.sshd, err = sshdtest.Launch(ctx, sshdtest.LaunchOptions{
+		Dir:      work,
+		SSHD:     b.paths.sshd,
+		LogPath:  filepath.Join(work, "logs", "sshd.log"),
+		LogLevel: "INFO",
+	})
 	if err != nil {
 		return err
 	}
-	b.sshd, err = startSSHD(ctx, b.paths.sshd, work, keys, b.user)
-	if err != nil {
-		return err
-	}
-	defer b.sshd.stop()
-	b.logf("sshd %s listening on %s (log %s)", b.paths.sshd, b.sshd.addr, b.sshd.logPath)
+	defer b.sshd.Stop()
+	b.logf("sshd %s listening on %s (log %s)", b.paths.sshd, b.sshd.Addr, b.sshd.LogPath)
 	if err := b.writeClientConfigs(); err != nil {
 		return err
 	}

@@ -16,7 +16,37 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"custodian/internal/sshdtest"
 )
+
+// toolPaths are the absolute paths of the external programs.
+type toolPaths struct {
+	sshd, sftp, ssh, rclone string
+}
+
+// findTools locates sshd and the clients of the chosen tools.
+func findTools(tools []string) (toolPaths, error) {
+	var p toolPaths
+	var err error
+	if p.sshd, err = sshdtest.FindSSHD(); err != nil {
+		return p, fmt.Errorf("OpenSSH server: %w (Debian: apt-get install -y openssh-server)", err)
+	}
+	p.ssh, _ = exec.LookPath("ssh") // only for `ssh -V` in the report
+	for _, t := range tools {
+		switch t {
+		case toolSFTP:
+			if p.sftp, err = exec.LookPath("sftp"); err != nil {
+				return p, fmt.Errorf("OpenSSH sftp client: %w (Debian: apt-get install -y openssh-client)", err)
+			}
+		case toolRclone:
+			if p.rclone, err = exec.LookPath("rclone"); err != nil {
+				return p, fmt.Errorf("rclone: %w (Debian: apt-get install -y rclone)", err)
+			}
+		}
+	}
+	return p, nil
+}
 
 // toolRcloneHash names the single rclone run with its hash check on.
 const toolRcloneHash = "rclone-hashcheck"
@@ -63,7 +93,7 @@ known_hosts_file = %s
 shell_type = unix
 md5sum_command = md5sum
 sha1sum_command = sha1sum
-`, b.sshd.port, b.user, b.sshd.keys.clientPath, b.sshd.knownHostsPath)
+`, b.sshd.Port, b.sshd.User, b.sshd.ClientKeyPath, b.sshd.KnownHostsPath)
 	return os.WriteFile(b.rcloneConf(), []byte(conf), 0o600)
 }
 
@@ -117,12 +147,12 @@ func (b *bench) runSFTP(ctx context.Context, w *workload, m *measurement) {
 	}
 	res := b.timed(ctx, b.paths.sftp,
 		"-b", batchPath,
-		"-i", b.sshd.keys.clientPath,
-		"-o", "UserKnownHostsFile="+b.sshd.knownHostsPath,
+		"-i", b.sshd.ClientKeyPath,
+		"-o", "UserKnownHostsFile="+b.sshd.KnownHostsPath,
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "BatchMode=yes",
-		"-P", strconv.Itoa(b.sshd.port),
-		b.user+"@127.0.0.1")
+		"-P", strconv.Itoa(b.sshd.Port),
+		b.sshd.User+"@127.0.0.1")
 	m.Wall, m.CPU, m.Sync = res.wall, res.cpu, res.sync
 	if res.err != nil {
 		m.Err = res.failure("sftp")
@@ -222,7 +252,7 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 		return
 	}
 	defer srv.stop()
-	before, _ := readStat(srv.pid())
+	before, _ := cpuTime(srv.pid())
 
 	res := b.timed(ctx, b.opts.Custodian, "job", "run", w.job, "--config", cfg, "--json")
 	m.Wall, m.Sync = res.wall, res.sync
@@ -232,8 +262,8 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 	} else {
 		problems = append(problems, "reading serve's VmHWM: "+err.Error())
 	}
-	after, _ := readStat(srv.pid())
-	m.CPU = after.cpu - before.cpu + res.cpu
+	after, _ := cpuTime(srv.pid())
+	m.CPU = after - before + res.cpu
 
 	if err := srv.stop(); err != nil {
 		problems = append(problems, err.Error())
@@ -270,7 +300,7 @@ sources:
     sessions: 4
     packet_size: 261120
 jobs:
-`, b.sshd.addr, b.user, b.sshd.keys.clientPath, b.sshd.knownHostsPath)
+`, b.sshd.Addr, b.sshd.User, b.sshd.ClientKeyPath, b.sshd.KnownHostsPath)
 	all := slices.Clone(b.workloads)
 	if b.ref != nil {
 		all = append(all, b.ref)

@@ -160,7 +160,9 @@ func start(t testing.TB, find func() (string, error)) *Server {
 	root := filepath.Join(dir, "root")
 	check(t, os.Mkdir(root, 0o755))
 	s, err := Launch(t.Context(), LaunchOptions{Dir: dir, SSHD: sshd, Logf: t.Logf})
-	check(t, err)
+	if err != nil {
+		t.Fatal(err) // Launch's errors name the package
+	}
 	t.Cleanup(s.Stop)
 	s.Root = root
 	return s
@@ -169,10 +171,7 @@ func start(t testing.TB, find func() (string, error)) *Server {
 func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
-		if !strings.HasPrefix(err.Error(), "sshdtest: ") {
-			err = fmt.Errorf("sshdtest: %w", err)
-		}
-		t.Fatal(err)
+		t.Fatalf("sshdtest: %v", err)
 	}
 }
 

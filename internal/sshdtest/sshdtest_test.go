@@ -83,6 +83,40 @@ func TestStartAndTransfer(t *testing.T) {
 	}
 }
 
+// TestLaunch checks the testing-independent core as the benchmark harness
+// uses it: the log in a file of the caller's choice, and Stop.
+func TestLaunch(t *testing.T) {
+	if !Available() {
+		Start(t) // skips or fails as the other tests do
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(t.TempDir(), "sshd.log")
+	s, err := Launch(t.Context(), LaunchOptions{Dir: dir, LogPath: logPath, LogLevel: "INFO"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if s.LogPath != logPath || s.Root != "" || s.Addr != fmt.Sprintf("127.0.0.1:%d", s.Port) {
+		t.Errorf("LogPath %q Root %q Addr %q Port %d", s.LogPath, s.Root, s.Addr, s.Port)
+	}
+	if log := s.Log(); !strings.Contains(log, "Server listening") {
+		t.Errorf("log lacks the listening line:\n%s", log)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(dir, "sshd_config")); err != nil || !strings.Contains(string(cfg), "LogLevel INFO\n") {
+		t.Errorf("sshd_config: %v\n%s", err, cfg)
+	}
+	cfg, err := s.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	s.Stop() // again: a no-op
+	if c, err := ssh.Dial("tcp", s.Addr, cfg); err == nil {
+		c.Close()
+		t.Error("sshd still accepts connections after Stop")
+	}
+}
+
 func TestOnlyTheClientKeyLogsIn(t *testing.T) {
 	s := Start(t)
 	other, _, err := sftpd.GenerateKey()
@@ -106,10 +140,10 @@ func TestOnlyTheClientKeyLogsIn(t *testing.T) {
 }
 
 func TestConfigRendering(t *testing.T) {
-	cfg := config(2222, "/tmp/x y", "/tmp/x y/hk", "/tmp/x y/ak", "alice")
+	cfg := config(2222, "/tmp/x y", "/tmp/x y/hk", "/tmp/x y/ak", "alice", "INFO")
 	for _, want := range []string{
 		"ListenAddress 127.0.0.1\n", "Port 2222\n", `HostKey "/tmp/x y/hk"` + "\n",
-		"PasswordAuthentication no\n", "AllowUsers alice\n", "Subsystem sftp internal-sftp\n", "UsePAM no\n",
+		"PasswordAuthentication no\n", "AllowUsers alice\n", "Subsystem sftp internal-sftp\n", "UsePAM no\n", "LogLevel INFO\n",
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
