@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/ssh"
 
 	"custodian/audit"
@@ -312,7 +314,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 		return err
 	}
 	d.say("export %s, offline verify: ok=%v", exp, ok.OK)
-	if err := flipByte(exp, []byte(`"type":"dataset.received"`)); err != nil {
+	if err := flipEventByte(exp, 3); err != nil {
 		return err
 	}
 	bad, err := verifyFile(exp, audit.VerifyOptions{VerifierKey: vk})
@@ -428,17 +430,27 @@ func containsBytes(path string, needle []byte) (bool, error) {
 	return bytes.Contains(b, needle), nil
 }
 
-// flipByte changes one letter of the first occurrence of marker in the file,
-// as someone editing the ledger file by hand would.
-func flipByte(path string, marker []byte) error {
-	b, err := os.ReadFile(path)
+// flipEventByte changes one letter of event index's stored bytes, as
+// someone editing the ledger file with a bbolt tool would. (Editing the raw
+// file at a random place may hit a page bbolt no longer uses.)
+func flipEventByte(path string, index uint64) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return err
 	}
-	i := bytes.Index(b, marker)
-	if i < 0 {
-		return fmt.Errorf("demo: marker not found in %s", path)
-	}
-	b[i+len(marker)-3] ^= 0x01 // "received" -> "receiveе"-like one-bit change
-	return os.WriteFile(path, b, 0o600)
+	defer db.Close()
+	return db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("events"))
+		if b == nil {
+			return errors.New("demo: no events bucket")
+		}
+		key := binary.BigEndian.AppendUint64(nil, index)
+		v := bytes.Clone(b.Get(key))
+		i := bytes.Index(v, []byte(`"type":"`))
+		if i < 0 {
+			return fmt.Errorf("demo: event %d not found", index)
+		}
+		v[i+len(`"type":"`)] ^= 0x01 // one bit of the event's type
+		return b.Put(key, v)
+	})
 }
