@@ -374,7 +374,7 @@ func (c *Config) validateJob(p *problems, at string, j *Job) {
 		p.add(at+".source", "%q is not defined under sources:; defined: %s", j.Source, strings.Join(sortedKeys(c.Sources), ", "))
 	}
 	if j.Schedule != "" {
-		if _, err := cronParser.Parse(j.Schedule); err != nil {
+		if _, err := ParseSchedule(j.Schedule); err != nil {
 			p.add(at+".schedule", "%q: %v; use five cron fields with an optional CRON_TZ= prefix, e.g. \"CRON_TZ=Asia/Taipei 0 2 * * *\"", j.Schedule, err)
 		}
 	}
@@ -524,4 +524,17 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // ParseSchedule parses a job's schedule with the same rules Validate uses.
-func ParseSchedule(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+// robfig/cron panics on a time zone prefix without fields ("CRON_TZ=UTC"),
+// found by FuzzParse; bad input must give an error, so that case is refused
+// first and any other panic is turned into an error.
+func ParseSchedule(spec string) (sched cron.Schedule, err error) {
+	if (strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=")) && !strings.Contains(spec, " ") {
+		return nil, fmt.Errorf("a time zone must be followed by the five schedule fields")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			sched, err = nil, fmt.Errorf("unparsable schedule")
+		}
+	}()
+	return cronParser.Parse(spec)
+}

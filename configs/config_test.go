@@ -77,6 +77,7 @@ func TestValidationReportsEveryProblemWithPath(t *testing.T) {
 		want    []string
 	}{
 		{"bad schedule", [2]string{`"CRON_TZ=Asia/Taipei 0 2 * * *"`, `"every night"`}, []string{"jobs[0].schedule:", "CRON_TZ="}},
+		{"time zone without fields", [2]string{`"CRON_TZ=Asia/Taipei 0 2 * * *"`, `"CRON_TZ=Asia/Taipei"`}, []string{"jobs[0].schedule:", "five schedule fields"}},
 		{"unknown source", [2]string{"source: moi", "source: nope"}, []string{`jobs[0].source: "nope" is not defined`, "moi"}},
 		{"bad kind", [2]string{"kind: extract", "kind: full"}, []string{`jobs[0].kind: "full"`, "extract, change"}},
 		{"bad purpose", [2]string{"purpose: vaccination", "purpose: marketing"}, []string{`jobs[0].purpose: "marketing"`, "vaccination"}},

@@ -1,6 +1,9 @@
 package configs
 
-import _ "embed"
+import (
+	_ "embed"
+	_ "time/tzdata" // CRON_TZ=Asia/Taipei must validate and run on hosts without a zoneinfo database
+)
 
 // Example is the commented example configuration, custodian.example.yaml.
 //

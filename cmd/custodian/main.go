@@ -6,8 +6,6 @@ package main
 import (
 	"os"
 
-	_ "time/tzdata" // CRON_TZ=Asia/Taipei must work on hosts without a zoneinfo database
-
 	"custodian/internal/cli"
 )
 
