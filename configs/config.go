@@ -301,6 +301,8 @@ func (c *Config) Validate() error {
 	var p problems
 	if c.DataDir == "" {
 		p.add("data_dir", "required; e.g. /var/lib/custodian")
+	} else if n := len(c.SocketPath()); n > maxSocketPath {
+		p.add("data_dir", "%q is too long: the API socket %s would be %d bytes, and Unix sockets allow %d; use a shorter path", c.DataDir, c.SocketPath(), n, maxSocketPath)
 	}
 	if !contains(LogLevels, c.LogLevel) {
 		p.add("log_level", "%q is not accepted; use one of %s", c.LogLevel, strings.Join(LogLevels, ", "))
@@ -480,6 +482,10 @@ func (c *Config) JobNames() []string {
 	}
 	return out
 }
+
+// maxSocketPath is the longest Unix socket path Linux accepts (sun_path
+// holds 108 bytes including the terminating NUL).
+const maxSocketPath = 107
 
 // Paths under data_dir.
 func (c *Config) LedgerPath() string { return filepath.Join(c.DataDir, "ledger.db") }

@@ -84,6 +84,7 @@ func TestValidationReportsEveryProblemWithPath(t *testing.T) {
 		{"no known_hosts", [2]string{"    known_hosts: known_hosts\n", ""}, []string{"sources.moi.known_hosts: required"}},
 		{"checksum none", [2]string{"checksum: sidecar", "checksum: none"}, []string{"jobs[0].checksum: none is refused unless allow_unverified"}},
 		{"bad regex", [2]string{`'^TRL(\d+)$'`, `'^TRL(\d+$'`}, []string{"jobs[0].records.trailer:"}},
+		{"data_dir too long for a socket", [2]string{"data_dir: data", "data_dir: /" + strings.Repeat("d", 100)}, []string{"data_dir:", "Unix sockets allow 107"}},
 		{"relative remote dir", [2]string{"remote_dir: /outbox", "remote_dir: outbox"}, []string{"jobs[0].remote_dir:"}},
 		{"bad after_pull", [2]string{"purpose: vaccination", "purpose: vaccination\n    after_pull: move:archive"}, []string{"jobs[0].after_pull:", "move:/absolute/dir"}},
 		{"change without sequence", [2]string{"kind: extract", "kind: change"}, []string{"jobs[0].sequence: required"}},
