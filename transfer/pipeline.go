@@ -20,7 +20,6 @@ type pipeline struct {
 	toCheck  chan *chunk
 	toEnc    chan *chunk
 	wg       sync.WaitGroup
-	pool     sync.Pool
 	n        atomic.Int64
 	progress func(n int64)
 
@@ -30,6 +29,10 @@ type pipeline struct {
 
 // depth is the number of chunks in flight per stage.
 const depth = 8
+
+// chunks recycles chunk buffers across files, so a batch of small files
+// does not allocate (and the GC clear) a new buffer per file.
+var chunks sync.Pool
 
 type chunk struct {
 	b    []byte
@@ -78,7 +81,7 @@ func (p *pipeline) fail(err error) {
 
 func (p *pipeline) release(c *chunk) {
 	if c.refs.Add(-1) == 0 {
-		p.pool.Put(c)
+		chunks.Put(c)
 	}
 }
 
@@ -91,7 +94,7 @@ func (p *pipeline) Write(b []byte) (int, error) {
 	if err := p.failed(); err != nil {
 		return 0, err
 	}
-	c, _ := p.pool.Get().(*chunk)
+	c, _ := chunks.Get().(*chunk)
 	if c == nil || cap(c.b) < len(b) {
 		c = &chunk{b: make([]byte, len(b), max(len(b), 256<<10))}
 	}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"filippo.io/age"
 	"golang.org/x/sys/unix"
@@ -108,12 +109,13 @@ func (v *Vault) Create(ctx context.Context) (*Writer, error) {
 
 	f, err := os.OpenFile(w.tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		w.unregister()
+		w.retire()
 		return nil, fmt.Errorf("vault: create: %w", err)
 	}
 	w.f = f
 	w.cw.w = f
-	w.bw = bufio.NewWriterSize(&w.cw, writeBufferSize)
+	w.bw = writeBuffers.Get().(*bufio.Writer)
+	w.bw.Reset(&w.cw)
 	w.aw, err = age.Encrypt(w.bw, v.recipient)
 	if err != nil {
 		w.fail(fmt.Errorf("vault: create %s: %w", id, err))
@@ -193,7 +195,7 @@ func (w *Writer) finish(durable bool) (ObjectInfo, error) {
 		return ObjectInfo{}, w.err
 	}
 	w.state = stateCommitted
-	w.unregister()
+	w.retire()
 	return ObjectInfo{ID: w.id, CipherSize: w.cw.n, PlainSize: w.plain}, nil
 }
 
@@ -282,7 +284,7 @@ func (w *Writer) fail(err error) {
 
 // cleanup closes and removes the temp file, if still present.
 func (w *Writer) cleanup() error {
-	defer w.unregister()
+	defer w.retire()
 	if w.f != nil {
 		_ = w.f.Close() // data is discarded; a close error changes nothing
 		w.f = nil
@@ -293,8 +295,19 @@ func (w *Writer) cleanup() error {
 	return nil
 }
 
-func (w *Writer) unregister() {
+// retire ends the writer's life: its temp name is no longer protected from
+// Recover, and its write buffer goes back to the pool.
+func (w *Writer) retire() {
 	w.v.mu.Lock()
 	delete(w.v.live, w.tmpName)
 	w.v.mu.Unlock()
+	if w.bw != nil {
+		w.bw.Reset(io.Discard)
+		writeBuffers.Put(w.bw)
+		w.bw = nil
+	}
 }
+
+// writeBuffers recycles the 256 KiB buffers: a batch of small files would
+// otherwise allocate (and the GC clear) one per object.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, writeBufferSize) }}
