@@ -269,6 +269,16 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 		problems = append(problems, err.Error())
 	}
 	problems = append(problems, checkRun(res, w)...)
+	// Untimed: the ledger verifies and every object decrypts to what was
+	// received (the README's promise, checked on every benchmark run).
+	for _, args := range [][]string{
+		{"audit", "verify", "--config", cfg},
+		{"vault", "verify", "--config", cfg, "--passphrase-file", b.passFile()},
+	} {
+		if out, err := b.custodianCmd(ctx, args...).CombinedOutput(); err != nil {
+			problems = append(problems, fmt.Sprintf("custodian %s %s: %v: %s", args[0], args[1], err, lastLines(out, 5)))
+		}
+	}
 	if len(problems) > 0 {
 		m.Err = strings.Join(problems, "\n")
 		if log := tailFile(logPath, 8); log != "" {
@@ -532,4 +542,10 @@ func tailFile(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
