@@ -81,6 +81,20 @@ func TestFaults(t *testing.T) {
 			},
 		},
 		{
+			name: "connection dropped while reading the sidecar, then retried",
+			hooks: func() *sftpd.Hooks {
+				return &sftpd.Hooks{DropAfterBytes: sftpd.DropAfterOnce(map[string]int64{faultFile + ".sha256": 10})}
+			},
+			check: func(t *testing.T, e *env, res *RunResult) {
+				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != audit.StateVerified {
+					t.Fatalf("a dropped sidecar read is a transfer fault, retried: %+v", o)
+				}
+				if len(e.slept) != 1 {
+					t.Fatalf("want one backoff, got %v", e.slept)
+				}
+			},
+		},
+		{
 			name: "file truncated",
 			hooks: func() *sftpd.Hooks {
 				return &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {

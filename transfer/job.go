@@ -427,6 +427,18 @@ func (j *jobRun) fail(c *candidate, err error) {
 
 const maxChecksumFile = 16 << 20
 
+// checksumReadError classifies a failure to read a sidecar or manifest: one
+// that vanished or is too large is a verdict for this run (ErrChecksumFile);
+// anything else, such as a dropped connection, is a transfer fault to retry.
+func checksumReadError(what string, err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errTooLarge) {
+		return fmt.Errorf("%w: reading %s: %v", ErrChecksumFile, what, err)
+	}
+	return fmt.Errorf("reading %s: %w", what, err)
+}
+
+var errTooLarge = errors.New("too large for a checksum file")
+
 func readSmall(sess *sftp.Client, p string) ([]byte, error) {
 	f, err := sess.Open(p)
 	if err != nil {
@@ -438,7 +450,7 @@ func readSmall(sess *sftp.Client, p string) ([]byte, error) {
 		return nil, err
 	}
 	if len(b) > maxChecksumFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", p, maxChecksumFile)
+		return nil, fmt.Errorf("%s: %w (over %d bytes)", p, errTooLarge, maxChecksumFile)
 	}
 	return b, nil
 }
@@ -468,7 +480,7 @@ func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]
 		}
 		content, err := readSmall(sess, path.Join(j.job.RemoteDir, c.name+suf))
 		if err != nil {
-			return fmt.Errorf("%w: reading %s: %v", ErrChecksumFile, c.name+suf, err)
+			return checksumReadError(c.name+suf, err)
 		}
 		d, err := integrity.ParseSidecar(content, algo, c.name)
 		if err != nil {
@@ -502,7 +514,7 @@ func (j *jobRun) readManifests(sess *sftp.Client, names map[string]os.FileInfo) 
 	for _, m := range found {
 		content, err := readSmall(sess, path.Join(j.job.RemoteDir, m))
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading manifest %s: %v", ErrChecksumFile, m, err)
+			return nil, checksumReadError("manifest "+m, err)
 		}
 		entries, err := integrity.ParseManifest(content, integrity.Algo("sha256"))
 		if err != nil {
