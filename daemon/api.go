@@ -130,7 +130,7 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, Status{DataDir: d.Config.DataDir, Jobs: d.Config.JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a})
+	writeJSON(w, http.StatusOK, Status{DataDir: d.Config.DataDir, Jobs: d.Runner.CurrentConfig().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a})
 	return nil
 }
 
@@ -145,8 +145,9 @@ type RunMessage struct {
 // to the daemon: a client that disconnects does not cancel it.
 func (d *Daemon) handleRun(runCtx context.Context, w http.ResponseWriter, r *http.Request, a Actor) error {
 	name := r.PathValue("name")
-	if _, ok := d.Config.Job(name); !ok {
-		return notFound("unknown job %q; configured jobs: %v", name, d.Config.JobNames())
+	cfg := d.Runner.CurrentConfig()
+	if _, ok := cfg.Job(name); !ok {
+		return notFound("unknown job %q; configured jobs: %v", name, cfg.JobNames())
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)

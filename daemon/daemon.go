@@ -8,7 +8,8 @@
 // objects that no dataset refers to (stored, but the ledger commit never
 // happened) are removed, each removal recorded on the ledger. It then runs the
 // cron schedule and serves an HTTP API on a Unix socket inside data_dir (mode
-// 0600, in a 0700 directory).
+// 0600, in a 0700 directory). Reload (SIGHUP) swaps in a re-read
+// configuration for runs that start afterwards.
 //
 // Every API request is attributed to a person: the peer credentials of the
 // socket connection (SO_PEERCRED) name the local account that called. Handlers
@@ -24,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,8 +60,11 @@ type Daemon struct {
 	Runner *transfer.Runner
 	Log    zerolog.Logger
 
-	wg   sync.WaitGroup
-	cron *cron.Cron
+	wg sync.WaitGroup
+
+	mu     sync.Mutex // guards cron and runCtx
+	cron   *cron.Cron
+	runCtx context.Context
 }
 
 // Open opens the ledger (taking its lock), the vault's public part and the
@@ -157,18 +162,15 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	runCtx, cancelRuns := context.WithCancel(context.Background())
 	defer cancelRuns()
 
-	d.cron = cron.New(cron.WithParser(scheduleParser{}), cron.WithLogger(cronLogger{d.Log}))
-	for _, j := range d.Config.Jobs {
-		if j.Schedule == "" {
-			continue
-		}
-		name := j.Name
-		if _, err := d.cron.AddFunc(j.Schedule, func() { d.scheduled(runCtx, name) }); err != nil {
-			ln.Close()
-			return fmt.Errorf("jobs %s: schedule: %w", name, err)
-		}
+	c, err := d.schedule(runCtx, d.Runner.CurrentConfig())
+	if err != nil {
+		ln.Close()
+		return err
 	}
-	d.cron.Start()
+	d.mu.Lock()
+	d.cron, d.runCtx = c, runCtx
+	d.mu.Unlock()
+	c.Start()
 
 	srv := &http.Server{
 		Handler:           d.api(runCtx),
@@ -178,14 +180,17 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	d.event(audit.Event{Actor: SystemActor, Type: "daemon.started", Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
-	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Config.Jobs)).Msg("custodian serving")
+	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Runner.CurrentConfig().Jobs)).Msg("custodian serving")
 
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
 	d.Log.Info().Msg("shutting down")
-	<-d.cron.Stop().Done()
+	d.mu.Lock()
+	c, d.cron = d.cron, nil
+	d.mu.Unlock()
+	<-c.Stop().Done()
 	cancelRuns()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -199,10 +204,68 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	return err
 }
 
+// schedule builds the cron table of cfg's jobs.
+func (d *Daemon) schedule(runCtx context.Context, cfg *configs.Config) (*cron.Cron, error) {
+	c := cron.New(cron.WithParser(scheduleParser{}), cron.WithLogger(cronLogger{d.Log}))
+	for _, j := range cfg.Jobs {
+		if j.Schedule == "" {
+			continue
+		}
+		name := j.Name
+		if _, err := c.AddFunc(j.Schedule, func() { d.scheduled(runCtx, name) }); err != nil {
+			return nil, fmt.Errorf("jobs %s: schedule: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+// Reload re-reads the configuration file (SIGHUP). A valid configuration
+// replaces the jobs, sources and schedule; runs in progress finish with the
+// configuration they started with. data_dir cannot change while the daemon
+// runs. An invalid file changes nothing. Either way the outcome is recorded
+// on the ledger.
+func (d *Daemon) Reload() error {
+	nc, err := configs.Load(d.Config.Path)
+	if err == nil && nc.DataDir != d.Config.DataDir {
+		err = fmt.Errorf("data_dir cannot change while the daemon runs (%s → %s); restart it", d.Config.DataDir, nc.DataDir)
+	}
+	var c *cron.Cron
+	if err == nil {
+		d.mu.Lock()
+		running := d.runCtx != nil && d.cron != nil
+		ctx := d.runCtx
+		d.mu.Unlock()
+		if running {
+			c, err = d.schedule(ctx, nc)
+		}
+	}
+	if err != nil {
+		d.Log.Error().Err(err).Msg("configuration reload refused; the previous configuration stays in force")
+		d.event(audit.Event{Actor: SystemActor, Type: "config.reload_refused", Details: map[string]string{"error": err.Error()}})
+		return err
+	}
+	d.Runner.SetConfig(nc)
+	if c != nil {
+		d.mu.Lock()
+		old := d.cron
+		if old != nil { // not shutting down
+			d.cron = c
+			c.Start()
+		}
+		d.mu.Unlock()
+		if old != nil {
+			old.Stop() // running scheduled jobs finish; Serve waits for them
+		}
+	}
+	d.Log.Info().Strs("jobs", nc.JobNames()).Msg("configuration reloaded")
+	d.event(audit.Event{Actor: SystemActor, Type: "config.reloaded", Details: map[string]string{"jobs": strings.Join(nc.JobNames(), ",")}})
+	return nil
+}
+
 func (d *Daemon) scheduled(ctx context.Context, job string) {
 	d.wg.Add(1)
 	defer d.wg.Done()
-	j, _ := d.Config.Job(job)
+	j, _ := d.Runner.CurrentConfig().Job(job)
 	actor := "system:scheduler"
 	if j != nil && j.Officer != "" {
 		actor = j.Officer

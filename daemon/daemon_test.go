@@ -387,3 +387,90 @@ func TestOtherJobsKeepRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReload: SIGHUP's handler swaps in a valid configuration, refuses an
+// invalid one or a data_dir change, and records each outcome on the ledger.
+func TestReload(t *testing.T) {
+	f := newFixture(t, nil)
+	src := f.cfg.Sources["moi"]
+	write := func(dataDir, pattern, extra string) string {
+		y := `data_dir: ` + dataDir + `
+sources:
+  moi: {address: "` + src.Address + `", user: hbxfer, key_file: ` + src.KeyFile + `, known_hosts: ` + src.KnownHosts + `}
+jobs:
+  - name: extract
+    source: moi
+    remote_dir: /outbox
+    pattern: "` + pattern + `"
+    records: {trailer: '^TRL(\d+)$', header: '^HDR\|'}
+    purpose: vaccination
+    retry: {attempts: 1}
+` + extra
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	path := write(f.cfg.DataDir, "HR_*.txt", "")
+	cfg, err := configs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = cfg
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	cl, d, _ := f.serve(t)
+	ctx := context.Background()
+
+	// A new job appears.
+	extra := `  - name: second
+    source: moi
+    schedule: "CRON_TZ=Asia/Taipei 0 3 * * *"
+    remote_dir: /outbox
+    pattern: "HR_*.txt"
+    records: {trailer: '^TRL(\d+)$'}
+    purpose: vaccination
+`
+	if err := os.WriteFile(path, mustRead(t, write(f.cfg.DataDir, "HR_*.txt", extra)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := cl.Status(ctx)
+	if err != nil || len(st.Jobs) != 2 {
+		t.Fatalf("after reload: %+v %v", st, err)
+	}
+	if _, err := cl.Run(ctx, "second", nil); err != nil {
+		t.Fatalf("the new job must run: %v", err)
+	}
+	// An invalid file and a data_dir change are refused; the old jobs stay.
+	for _, bad := range [][]byte{[]byte("jobs: [{name: x}]\n"), mustRead(t, write(t.TempDir(), "HR_*.txt", ""))} {
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(); err == nil {
+			t.Fatal("a bad configuration must be refused")
+		}
+	}
+	if st, _ := cl.Status(ctx); len(st.Jobs) != 2 {
+		t.Fatalf("a refused reload must change nothing: %+v", st.Jobs)
+	}
+	evs, _ := cl.Log(ctx, 0, 1000)
+	got := map[string]int{}
+	for _, e := range evs {
+		got[e.Type]++
+	}
+	if got["config.reloaded"] != 1 || got["config.reload_refused"] != 2 {
+		t.Fatalf("reloads on the ledger: %v", got)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

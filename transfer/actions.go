@@ -89,11 +89,12 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 	if d.State != audit.StateQuarantined {
 		return FileOutcome{}, fmt.Errorf("%w: dataset %s is %s; only quarantined datasets can be pulled again", ErrState, id, d.State)
 	}
-	job, ok := r.Config.Job(d.Job)
+	cfg := r.CurrentConfig()
+	job, ok := cfg.Job(d.Job)
 	if !ok || job.Source != d.Source || path.Dir(d.RemotePath) != job.RemoteDir {
 		return FileOutcome{}, fmt.Errorf("%w: dataset %s came from job %s, which no longer pulls %s", ErrState, id, d.Job, d.RemotePath)
 	}
-	j := &jobRun{r: r, job: job, src: r.Config.Sources[job.Source], req: RunRequest{Job: job.Name, Actor: actor, Trigger: "repull"},
+	j := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: RunRequest{Job: job.Name, Actor: actor, Trigger: "repull"},
 		res: &RunResult{}, log: r.Log.With().Str("job", job.Name).Str("dataset", id).Logger()}
 	dial := r.Dial
 	if dial == nil {

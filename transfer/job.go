@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -75,7 +76,21 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string]bool
+	current atomic.Pointer[configs.Config] // set by SetConfig (reload)
 }
+
+// CurrentConfig is the configuration in force: the last one given to
+// SetConfig, else Config.
+func (r *Runner) CurrentConfig() *configs.Config {
+	if c := r.current.Load(); c != nil {
+		return c
+	}
+	return r.Config
+}
+
+// SetConfig replaces the configuration for runs that start from now on;
+// runs in progress finish with the jobs and sources they started with.
+func (r *Runner) SetConfig(c *configs.Config) { r.current.Store(c) }
 
 // RunRequest asks for one run of a job.
 type RunRequest struct {
@@ -163,9 +178,10 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 // The returned result lists every file's outcome; err is set only when the run
 // could not happen at all (unknown job, overlapping run).
 func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
-	job, ok := r.Config.Job(req.Job)
+	cfg := r.CurrentConfig()
+	job, ok := cfg.Job(req.Job)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q; configured jobs: %s", ErrUnknownJob, req.Job, strings.Join(r.Config.JobNames(), ", "))
+		return nil, fmt.Errorf("%w: %q; configured jobs: %s", ErrUnknownJob, req.Job, strings.Join(cfg.JobNames(), ", "))
 	}
 	if req.Actor == "" {
 		req.Actor = "system:scheduler"
@@ -191,7 +207,7 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	log.Info().Str("trigger", req.Trigger).Msg("job run started")
 	r.event(audit.Event{Actor: req.Actor, Type: "job.started", Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
 
-	run := &jobRun{r: r, job: job, src: r.Config.Sources[job.Source], req: req, res: res, log: log}
+	run := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: req, res: res, log: log}
 	err := run.execute(ctx)
 	res.Finished = r.now()
 	details := map[string]string{

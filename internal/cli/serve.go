@@ -3,7 +3,9 @@ package cli
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +57,9 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `serve owns the ledger, runs each job on its schedule (runs of one job never
 overlap), and answers the other commands on a Unix socket in data_dir
 (mode 0600). It recovers from an earlier crash on start and shuts down cleanly
-on SIGTERM or SIGINT. Logs are JSON lines on stderr; they never contain record
+on SIGTERM or SIGINT. SIGHUP re-reads the configuration file: jobs, sources and
+schedules change for runs that start afterwards (data_dir cannot change). Logs
+are JSON lines on stderr; they never contain record
 contents, passphrases or keys.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -81,6 +85,15 @@ contents, passphrases or keys.`,
 				return err
 			}
 			defer d.Close()
+			// SIGHUP reloads the configuration file.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer func() { signal.Stop(hup); close(hup) }()
+			go func() {
+				for range hup {
+					_ = d.Reload() // logged and recorded on the ledger either way
+				}
+			}()
 			return d.Serve(cmd.Context())
 		},
 	}
