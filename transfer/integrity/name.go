@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -33,6 +34,10 @@ func nameProblem(name string) string {
 		return fmt.Sprintf("%d bytes long, want at most %d", len(name), MaxNameLen)
 	case name == "." || name == "..":
 		return "a directory reference, want a file name"
+	case strings.TrimSpace(name) != name:
+		// " a.txt" and "a.txt" look alike in every log and listing, and a
+		// checksum line cannot carry a name that ends in a space.
+		return "leading or trailing white space, want a name that starts and ends with a visible character"
 	}
 	for i := 0; i < len(name); {
 		r, size := utf8.DecodeRuneInString(name[i:])

@@ -14,7 +14,10 @@ func TestValidRemoteName(t *testing.T) {
 	}{
 		{"plain", "HH_2024_0001.txt", ""},
 		{"UTF-8", "戶籍資料_2024.csv", ""},
-		{"spaces and dots", " a b..c ", ""},
+		{"inner spaces and dots", "a b..c", ""},
+		{"leading space", " a.txt", "leading or trailing white space"},
+		{"trailing space", "a.txt ", "leading or trailing white space"},
+		{"only a space", " ", "leading or trailing white space"},
 		{"leading dot", ".hidden", ""},
 		{"three dots", "...", ""},
 		{"255 bytes", strings.Repeat("a", 255), ""},
