@@ -194,8 +194,9 @@ type buckets struct {
 	events, hashes, datasets, remote, timeline, meta *bolt.Bucket
 }
 
-func openBuckets(btx *bolt.Tx) (buckets, error) {
-	b := buckets{
+// lookupBuckets returns the buckets of btx; a missing one is nil.
+func lookupBuckets(btx *bolt.Tx) buckets {
+	return buckets{
 		events:   btx.Bucket(bucketEvents),
 		hashes:   btx.Bucket(bucketHashes),
 		datasets: btx.Bucket(bucketDatasets),
@@ -203,6 +204,10 @@ func openBuckets(btx *bolt.Tx) (buckets, error) {
 		timeline: btx.Bucket(bucketTimeline),
 		meta:     btx.Bucket(bucketMeta),
 	}
+}
+
+func openBuckets(btx *bolt.Tx) (buckets, error) {
+	b := lookupBuckets(btx)
 	if b.events == nil || b.hashes == nil || b.datasets == nil || b.remote == nil || b.timeline == nil || b.meta == nil {
 		return b, fmt.Errorf("%w: bucket missing", ErrFormat)
 	}

@@ -390,14 +390,7 @@ func Verify(l *Ledger, opts VerifyOptions) (*Report, error) {
 }
 
 func (v *verifier) run(btx *bolt.Tx) error {
-	v.b = buckets{
-		events:   btx.Bucket(bucketEvents),
-		hashes:   btx.Bucket(bucketHashes),
-		datasets: btx.Bucket(bucketDatasets),
-		remote:   btx.Bucket(bucketRemote),
-		timeline: btx.Bucket(bucketTimeline),
-		meta:     btx.Bucket(bucketMeta),
-	}
+	v.b = lookupBuckets(btx)
 	for _, name := range allBuckets {
 		if btx.Bucket(name) == nil {
 			v.ps.add(-1, ProblemStructure, "bucket %q missing", name)

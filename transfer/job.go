@@ -374,8 +374,12 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 		} else if done {
 			j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
 			j.res.Skipped++
-			if d, ok, err := j.r.Ledger.Dataset(id); err == nil && ok && d.State != audit.StateQuarantined {
-				j.afterPull(sess, id, remotePath)
+			// Complete an after_pull a crash interrupted (not for quarantined
+			// files, which stay on the server); with keep, skip the lookup.
+			if j.job.AfterPull != "keep" {
+				if d, ok, err := j.r.Ledger.Dataset(id); err == nil && ok && d.State != audit.StateQuarantined {
+					j.afterPull(sess, id, remotePath)
+				}
 			}
 			continue
 		}
