@@ -29,7 +29,13 @@ var (
 
 	// ErrDuplicateRemote is returned by [Tx.Append] when a new dataset
 	// names a remote file already recorded for another dataset.
+	// A new dataset may take over a recorded remote file only by naming
+	// the recorded dataset in Dataset.Supersedes.
 	ErrDuplicateRemote = errors.New("audit: remote file already recorded for another dataset")
+
+	// ErrRecorded is returned by [Tx.Append] for an event whose once key
+	// ([OnceKey]) is already on the ledger; nothing is written.
+	ErrRecorded = errors.New("audit: already recorded")
 
 	// ErrInvalidArgument is returned for out-of-range arguments.
 	ErrInvalidArgument = errors.New("audit: invalid argument")

@@ -21,6 +21,10 @@ const (
 	StateReleased = "released"
 )
 
+// OnceKey is the Details key of an event that may be recorded only once
+// ([Tx.AppendOnce]): no two events of a ledger carry the same value.
+const OnceKey = "once_key"
+
 // Limits enforced by [Tx.Append].
 const (
 	// MaxEventSize bounds the canonical encoding of one event. Events
@@ -74,6 +78,11 @@ type Dataset struct {
 	// dataset (re-pulls of a quarantined file). They stay encrypted in the
 	// vault until destroyed with approval.
 	PriorObjects []string `json:"prior_objects,omitempty"`
+	// Supersedes is the dataset an earlier delivery of the same remote
+	// file became: the provider re-sent the file with different bytes.
+	// The new dataset takes over the remote index entry; the earlier one
+	// keeps its own state and objects. Set on the first state only.
+	Supersedes string `json:"supersedes,omitempty"`
 }
 
 // Objects lists every vault object the dataset holds: the current one and
@@ -125,6 +134,9 @@ func validateEvent(ev *Event) error {
 	if err := validateID("dataset_id", ev.DatasetID); err != nil {
 		return err
 	}
+	if k, ok := ev.Details[OnceKey]; ok && (k == "" || len(k) > MaxRemoteKeySize) {
+		return fmt.Errorf("details.%s must be 1 to %d bytes", OnceKey, MaxRemoteKeySize)
+	}
 	d := ev.Dataset
 	if d == nil {
 		return nil
@@ -146,6 +158,15 @@ func validateEvent(ev *Event) error {
 		if !utf8.ValidString(f.v) {
 			return fmt.Errorf("dataset %s: %s is not valid UTF-8", d.ID, f.name)
 		}
+	}
+	if err := validateID("dataset.supersedes", d.Supersedes); err != nil {
+		return err
+	}
+	if d.Supersedes == d.ID {
+		return fmt.Errorf("dataset %s: supersedes itself", d.ID)
+	}
+	if d.Supersedes != "" && !d.hasRemote() {
+		return fmt.Errorf("dataset %s: supersedes %s but names no remote file", d.ID, d.Supersedes)
 	}
 	if strings.IndexByte(d.Source, 0) >= 0 || strings.IndexByte(d.RemotePath, 0) >= 0 {
 		return fmt.Errorf("dataset %s: source and remote_path may not contain NUL", d.ID)

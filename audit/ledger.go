@@ -31,6 +31,10 @@ var (
 	bucketRemote   = []byte("remote")
 	bucketTimeline = []byte("timeline")
 	bucketMeta     = []byte("meta")
+	// bucketOnce maps a once key (Event.Details[OnceKey]) to the index of
+	// the event that carries it. Ledgers written before it existed get it
+	// on their first writable open; Verify treats a missing one as empty.
+	bucketOnce = []byte("once")
 
 	allBuckets = [][]byte{bucketEvents, bucketHashes, bucketDatasets, bucketRemote, bucketTimeline, bucketMeta}
 
@@ -143,14 +147,26 @@ func (l *Ledger) init() error {
 		}
 		return checkFormat(btx, l.vkey, l.readOnly)
 	})
-	if err != nil || !fresh {
+	if err != nil {
 		return err
+	}
+	if !fresh {
+		if l.readOnly {
+			return nil
+		}
+		return l.db.Update(func(btx *bolt.Tx) error {
+			if btx.Bucket(bucketOnce) != nil {
+				return nil
+			}
+			_, err := btx.CreateBucket(bucketOnce)
+			return err
+		})
 	}
 	if l.readOnly {
 		return fmt.Errorf("%w: empty file", ErrFormat)
 	}
 	return l.db.Update(func(btx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range append(allBuckets, bucketOnce) {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -192,6 +208,7 @@ func (l *Ledger) Close() error {
 // buckets holds the buckets of one transaction.
 type buckets struct {
 	events, hashes, datasets, remote, timeline, meta *bolt.Bucket
+	once                                             *bolt.Bucket // nil in a read-only ledger written before it existed
 }
 
 // lookupBuckets returns the buckets of btx; a missing one is nil.
@@ -203,6 +220,7 @@ func lookupBuckets(btx *bolt.Tx) buckets {
 		remote:   btx.Bucket(bucketRemote),
 		timeline: btx.Bucket(bucketTimeline),
 		meta:     btx.Bucket(bucketMeta),
+		once:     btx.Bucket(bucketOnce),
 	}
 }
 
@@ -448,6 +466,33 @@ func getDataset(b buckets, id string) (Dataset, bool, error) {
 		return Dataset{}, false, fmt.Errorf("%w: dataset %q: %v", ErrCorrupt, id, err)
 	}
 	return d, true, nil
+}
+
+func getOnce(b buckets, key string) (int64, bool) {
+	if b.once == nil {
+		return 0, false
+	}
+	v := b.once.Get([]byte(key))
+	if v == nil {
+		return 0, false
+	}
+	return parseIndex(v)
+}
+
+// Once returns the index of the event that recorded once key, if any.
+func (l *Ledger) Once(key string) (int64, bool, error) {
+	var (
+		i  int64
+		ok bool
+	)
+	err := l.view(func(b buckets) error {
+		i, ok = getOnce(b, key)
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("audit: once: %w", err)
+	}
+	return i, ok, nil
 }
 
 func getRemote(b buckets, source, remotePath string) (string, bool) {

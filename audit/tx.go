@@ -80,6 +80,9 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 				return Event{}, fmt.Errorf("%w: dataset %s: source and remote_path cannot change (recorded %q %q)",
 					ErrInvalidEvent, d.ID, prev.Source, prev.RemotePath)
 			}
+			if prev.Supersedes != d.Supersedes {
+				return Event{}, fmt.Errorf("%w: dataset %s: supersedes cannot change (recorded %q)", ErrInvalidEvent, d.ID, prev.Supersedes)
+			}
 			if d.ReceivedAt.IsZero() {
 				d.ReceivedAt = prev.ReceivedAt
 			}
@@ -88,8 +91,13 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 				d.ReceivedAt = ev.Time
 			}
 			if d.hasRemote() {
-				if id, ok := getRemote(tx.b, d.Source, d.RemotePath); ok && id != d.ID {
+				id, ok := getRemote(tx.b, d.Source, d.RemotePath)
+				switch {
+				case ok && id != d.Supersedes:
 					return Event{}, fmt.Errorf("%w: %s %s is dataset %s", ErrDuplicateRemote, d.Source, d.RemotePath, id)
+				case !ok && d.Supersedes != "":
+					return Event{}, fmt.Errorf("%w: dataset %s supersedes %s, which is not the dataset recorded for %s %s",
+						ErrInvalidEvent, d.ID, d.Supersedes, d.Source, d.RemotePath)
 				}
 			}
 		}
@@ -99,6 +107,13 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 		d.RemoteMtime = d.RemoteMtime.UTC()
 		d.ReceivedAt = d.ReceivedAt.UTC()
 		d.UpdatedAt = d.UpdatedAt.UTC()
+	}
+
+	onceKey, once := ev.Details[OnceKey]
+	if once {
+		if i, seen := getOnce(tx.b, onceKey); seen {
+			return Event{}, fmt.Errorf("%w: %s %q was recorded by event %d", ErrRecorded, OnceKey, onceKey, i)
+		}
 	}
 
 	leaf, ds, err := encodeEvent(&ev)
@@ -124,7 +139,7 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 
 	// From here on a failure leaves partial writes behind: poison the
 	// transaction so Update rolls it back.
-	if err := tx.write(&ev, leaf, ds, hashes, d != nil && !exists); err != nil {
+	if err := tx.write(&ev, leaf, ds, hashes, d != nil && !exists, onceKey); err != nil {
 		tx.err = err
 		return Event{}, fmt.Errorf("audit: append: %w", err)
 	}
@@ -132,7 +147,7 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 	return stored, nil
 }
 
-func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset bool) error {
+func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset bool, onceKey string) error {
 	if err := tx.b.events.Put(u64(ev.Index), leaf); err != nil {
 		return fmt.Errorf("event %d: %w", ev.Index, err)
 	}
@@ -155,6 +170,14 @@ func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset b
 			if err := tx.b.remote.Put(remoteKey(d.Source, d.RemotePath), []byte(d.ID)); err != nil {
 				return fmt.Errorf("remote index %s: %w", d.ID, err)
 			}
+		}
+	}
+	if onceKey != "" {
+		if tx.b.once == nil {
+			return fmt.Errorf("once index: %w: bucket missing", ErrFormat)
+		}
+		if err := tx.b.once.Put([]byte(onceKey), u64(ev.Index)); err != nil {
+			return fmt.Errorf("once index %d: %w", ev.Index, err)
 		}
 	}
 	return nil
@@ -188,6 +211,31 @@ func (tx *Tx) RemoteDataset(source, remotePath string) (id string, ok bool, err 
 	}
 	id, ok = getRemote(tx.b, source, remotePath)
 	return id, ok, nil
+}
+
+// AppendOnce appends ev unless an event with the same once key was
+// recorded before, in which case it returns that event's index and
+// recorded=false. The key is stored in ev.Details[OnceKey], so Verify can
+// rebuild the index from the events. It serves notices that must be on the
+// ledger once, not on every run (a refused remote file, say).
+func (tx *Tx) AppendOnce(key string, ev Event) (index int64, recorded bool, err error) {
+	if tx.closed {
+		return 0, false, ErrTxClosed
+	}
+	if i, seen := getOnce(tx.b, key); seen {
+		return i, false, nil
+	}
+	details := make(map[string]string, len(ev.Details)+1)
+	for k, v := range ev.Details {
+		details[k] = v
+	}
+	details[OnceKey] = key
+	ev.Details = details
+	stored, err := tx.Append(ev)
+	if err != nil {
+		return 0, false, err
+	}
+	return stored.Index, true, nil
 }
 
 // Size returns the number of events, including those appended in this

@@ -51,6 +51,7 @@ const (
 	ProblemDataset      = "dataset"       // dataset record differs from its events
 	ProblemRemote       = "remote"        // remote index differs from events
 	ProblemTimeline     = "timeline"      // timeline index differs from events
+	ProblemOnce         = "once"          // once index differs from events
 )
 
 // Problem is one discrepancy found by [Verify].
@@ -134,7 +135,7 @@ const maxProblemsPerKind = 100
 // damaged event, so they name the first bad entry only when the log
 // itself is sound.
 func derivedKind(kind string) bool {
-	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline
+	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline || kind == ProblemOnce
 }
 
 // problemSet collects problems, listing at most maxProblemsPerKind per
@@ -230,6 +231,8 @@ type leafResult struct {
 	snap       []byte // canonical dataset encoding
 	source     string
 	remotePath string
+	supersedes string
+	onceKey    string
 	problems   []Problem
 }
 
@@ -269,6 +272,7 @@ func (w *leafWorker) check(pos int64, k, v []byte, r *leafResult) {
 		r.problems = append(r.problems, Problem{idx, ProblemInvalid, err.Error()})
 	}
 	r.datasetID = ev.DatasetID
+	r.onceKey = ev.Details[OnceKey]
 	if d := ev.Dataset; d != nil {
 		if ds == nil {
 			ds, _ = json.Marshal(d)
@@ -277,6 +281,7 @@ func (w *leafWorker) check(pos int64, k, v []byte, r *leafResult) {
 		if d.hasRemote() {
 			r.source, r.remotePath = d.Source, d.RemotePath
 		}
+		r.supersedes = d.Supersedes
 	}
 }
 
@@ -322,6 +327,7 @@ type dsTrack struct {
 	snap        []byte  // last state
 	source      string  // remote file of the first state
 	remotePath  string
+	supersedes  string // dataset of the earlier delivery, from the first state
 	seen        bool
 }
 
@@ -344,6 +350,7 @@ type verifier struct {
 	ds        map[string]*dsTrack
 	lastTrack *dsTrack   // cache: consecutive events often name the same dataset
 	byFirst   []*dsTrack // datasets in order of their first state
+	once      map[string]int64
 	sorted    []*dsTrack // datasets by ID, once the scan is done
 }
 
@@ -372,6 +379,7 @@ func Verify(l *Ledger, opts VerifyOptions) (*Report, error) {
 		opts:        opts,
 		lastBadLeaf: -1,
 		ds:          make(map[string]*dsTrack),
+		once:        make(map[string]int64),
 	}
 	v.ps.perKind = make(map[string]int)
 	if opts.VerifierKey != "" {
@@ -428,6 +436,7 @@ func (v *verifier) run(btx *bolt.Tx) error {
 	v.checkDatasets()
 	v.checkRemote()
 	v.checkTimeline()
+	v.checkOnce()
 	for _, t := range v.ds {
 		if t.last >= 0 {
 			v.rep.Datasets++
@@ -568,10 +577,17 @@ func (v *verifier) merge(c *chunk) error {
 			if r.hasDataset {
 				if t.first < 0 {
 					t.first = key
-					t.source, t.remotePath = r.source, r.remotePath
+					t.source, t.remotePath, t.supersedes = r.source, r.remotePath, r.supersedes
 					v.byFirst = append(v.byFirst, t)
 				}
 				t.last, t.snap = key, r.snap
+			}
+		}
+		if r.onceKey != "" {
+			if prev, dup := v.once[r.onceKey]; dup {
+				v.ps.add(key, ProblemInvalid, "%s %q was already recorded by event %d", OnceKey, r.onceKey, prev)
+			} else {
+				v.once[r.onceKey] = key
 			}
 		}
 		v.n++
@@ -763,16 +779,23 @@ func (v *verifier) checkRemote() {
 		id    string
 		first int64
 	}
+	// A remote file belongs to the dataset that recorded it first, until a
+	// later dataset supersedes exactly that one (a re-sent file).
 	want := make(map[string]owner, len(v.byFirst))
 	for _, t := range v.byFirst {
 		if t.remotePath == "" {
 			continue
 		}
 		key := string(remoteKey(t.source, t.remotePath))
-		if o, dup := want[key]; dup {
+		o, dup := want[key]
+		switch {
+		case dup && t.supersedes != o.id:
 			v.ps.add(t.first, ProblemRemote, "dataset %q names remote file %q %q, already recorded for dataset %q (event %d)",
 				t.id, t.source, t.remotePath, o.id, o.first)
 			continue
+		case !dup && t.supersedes != "":
+			v.ps.add(t.first, ProblemRemote, "dataset %q supersedes %q, which is not the dataset recorded for remote file %q %q",
+				t.id, t.supersedes, t.source, t.remotePath)
 		}
 		want[key] = owner{t.id, t.first}
 	}
@@ -792,6 +815,33 @@ func (v *verifier) checkRemote() {
 	}
 	for key, o := range want {
 		v.ps.add(o.first, ProblemRemote, "remote index entry %q for dataset %q is missing", key, o.id)
+	}
+}
+
+// checkOnce compares the once index with the once keys of the events.
+func (v *verifier) checkOnce() {
+	want := v.once
+	if v.b.once != nil {
+		c := v.b.once.Cursor()
+		for k, val := c.First(); k != nil; k, val = c.Next() {
+			i, ok := want[string(k)]
+			if !ok {
+				v.ps.add(-1, ProblemOnce, "once index entry %q matches no event", k)
+				continue
+			}
+			delete(want, string(k))
+			if got, ok := parseIndex(val); !ok || got != i {
+				v.ps.add(i, ProblemOnce, "once index maps %q to %x, event %d carries it", k, val, i)
+			}
+		}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v.ps.add(want[k], ProblemOnce, "once index entry %q for event %d is missing", k, want[k])
 	}
 }
 
