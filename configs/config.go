@@ -96,7 +96,11 @@ type Job struct {
 	ReadyMarker string   `yaml:"ready_marker"`
 	Settle      Duration `yaml:"settle"`
 	AfterPull   string   `yaml:"after_pull"`
-	Retry       Retry    `yaml:"retry"`
+	// FollowSymlinks pulls a symbolic link that matches the pattern when it
+	// points to a regular file directly inside remote_dir; otherwise links
+	// are refused, with the refusal on the ledger.
+	FollowSymlinks bool  `yaml:"follow_symlinks"`
+	Retry          Retry `yaml:"retry"`
 }
 
 // Records says how a file's records are counted and where its declared count is.

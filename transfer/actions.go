@@ -127,7 +127,23 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 	if err != nil {
 		return FileOutcome{}, err
 	}
-	c := &candidate{name: name, remote: d.RemotePath, size: fi.Size(), mtime: fi.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
+	readPath := d.RemotePath
+	switch {
+	case fi.Mode().IsRegular():
+	case fi.Mode()&os.ModeSymlink != 0:
+		target, tfi, why, err := j.resolveLink(sess, d.RemotePath)
+		if err != nil {
+			return FileOutcome{}, err
+		}
+		if why != "" {
+			return FileOutcome{}, fmt.Errorf("%w: %s is %s", ErrState, d.RemotePath, why)
+		}
+		readPath, fi = target, tfi
+	default:
+		return FileOutcome{}, fmt.Errorf("%w: %s is no longer a regular file (type %s)", ErrState, d.RemotePath, fi.Mode().Type())
+	}
+	c := &candidate{name: name, remote: d.RemotePath, readPath: readPath, linked: readPath != d.RemotePath,
+		size: fi.Size(), mtime: fi.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
 	if job.Sequence != "" {
 		if re, err := regexp.Compile(job.Sequence); err == nil {
 			if s, err := integrity.ParseSequence(re, name); err == nil {
@@ -153,6 +169,7 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 		nd.ID, nd.ReceivedAt = id, r.now()
 		nd.UpdatedAt = nd.ReceivedAt
 		nd.PriorObjects = append(append([]string(nil), cur.PriorObjects...), cur.ObjectID)
+		nd.Supersedes = cur.Supersedes
 		_, err = tx.Append(audit.Event{Time: nd.ReceivedAt, Actor: actor, Type: "dataset.repulled", Job: job.Name, Dataset: &nd,
 			Details: map[string]string{"reason": strings.TrimSpace(reason), "previous_object": cur.ObjectID, "previous_sha256": cur.SHA256,
 				"state": nd.State, "sha256": nd.SHA256}})
@@ -163,7 +180,7 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 		return FileOutcome{}, err
 	}
 	if nd.State != audit.StateQuarantined {
-		j.afterPull(sess, nd.ID, nd.RemotePath)
+		j.afterPull(sess, nd.ID, nd.RemotePath, nd.RemoteSize, nd.RemoteMtime)
 	}
 	return outcomeOf(name, nd), nil
 }

@@ -118,10 +118,21 @@ type FileOutcome struct {
 	Size      int64  `json:"size"`
 	SHA256    string `json:"sha256,omitempty"`
 	Records   int64  `json:"records"`
+	// Supersedes is the dataset of an earlier delivery of the same remote
+	// name that held other bytes; Resent says how the new file differs.
+	Supersedes string `json:"supersedes,omitempty"`
+	Resent     string `json:"resent,omitempty"`
+	// Repeat marks a refusal already on the ledger (at event LedgerEvent):
+	// shown in every run, recorded once, and not failing the run again.
+	Repeat      bool  `json:"repeat,omitempty"`
+	LedgerEvent int64 `json:"ledger_event,omitempty"`
 }
 
 // Failed reports whether the outcome must make the run fail.
 func (o FileOutcome) Failed() bool {
+	if o.Repeat {
+		return false
+	}
 	switch o.Outcome {
 	case "quarantined", "failed", "refused", "held":
 		return true
@@ -276,6 +287,15 @@ type candidate struct {
 	seq       int64
 	held      string // reason to hold, if any
 	unchecked bool   // checksum none
+	// readPath is what is opened and read: remote itself, or the regular
+	// file a followed symbolic link points to (linked is then set).
+	readPath string
+	linked   bool
+	sidecar  os.FileInfo // listing of the sidecar the digest came from
+	// A re-sent file: the dataset recorded for this remote name held other
+	// bytes; the new delivery supersedes it.
+	supersedes string
+	resent     string
 }
 
 func (j *jobRun) execute(ctx context.Context) error {
@@ -358,32 +378,68 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 	now := j.r.now()
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Mode().IsRegular() || j.isCompanion(name) {
+		if j.isCompanion(name) {
 			continue
 		}
 		if ok, _ := path.Match(j.job.Pattern, name); !ok {
 			continue
 		}
 		if err := integrity.ValidRemoteName(name); err != nil {
-			j.refuse(name, err.Error())
+			j.refuse(name, err.Error(), e)
 			continue
 		}
 		remotePath := path.Join(j.job.RemoteDir, name)
+		fi, readPath := e, remotePath
+		switch {
+		case e.Mode().IsRegular():
+		case e.Mode()&os.ModeSymlink != 0:
+			target, tfi, why, err := j.resolveLink(sess, remotePath)
+			if err != nil {
+				return nil, err
+			}
+			if why != "" {
+				j.refuse(name, why, e)
+				continue
+			}
+			fi, readPath = tfi, target
+		case e.IsDir():
+			j.refuse(name, "a directory, not a file: only regular files are pulled", e)
+			continue
+		default:
+			j.refuse(name, fmt.Sprintf("not a regular file (type %s): only regular files are pulled", e.Mode().Type()), e)
+			continue
+		}
+		var supersedes, resent string
 		if id, done, err := j.r.Ledger.RemoteDataset(j.job.Source, remotePath); err != nil {
 			return nil, err
 		} else if done {
-			j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
-			j.res.Skipped++
-			// Complete an after_pull a crash interrupted (not for quarantined
-			// files, which stay on the server); with keep, skip the lookup.
-			if j.job.AfterPull != "keep" {
-				if d, ok, err := j.r.Ledger.Dataset(id); err == nil && ok && d.State != audit.StateQuarantined {
-					j.afterPull(sess, id, remotePath)
-				}
+			d, ok, err := j.r.Ledger.Dataset(id)
+			if err != nil {
+				return nil, err
 			}
-			continue
+			if !ok {
+				return nil, fmt.Errorf("%w: remote index names dataset %s, which has no record", audit.ErrCorrupt, id)
+			}
+			same, why, err := j.sameDelivery(sess, name, fi, d, names, manifests)
+			if err != nil {
+				return nil, err
+			}
+			if same {
+				j.log.Debug().Str("remote", remotePath).Str("dataset", id).Msg("already ingested")
+				j.res.Skipped++
+				// Complete an after_pull a crash interrupted (not for
+				// quarantined files, which stay on the server).
+				if d.State != audit.StateQuarantined {
+					j.afterPull(sess, id, remotePath, fi.Size(), fi.ModTime())
+				}
+				continue
+			}
+			supersedes, resent = id, why
+			j.log.Info().Str("remote", remotePath).Str("supersedes", id).Str("why", why).Msg("re-sent file with different bytes: a new delivery")
 		}
-		c := &candidate{name: name, remote: remotePath, size: e.Size(), mtime: e.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
+		c := &candidate{name: name, remote: remotePath, readPath: readPath, linked: readPath != remotePath,
+			size: fi.Size(), mtime: fi.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1,
+			supersedes: supersedes, resent: resent}
 		if j.job.ReadyMarker != "" {
 			if _, ok := names[name+j.job.ReadyMarker]; !ok {
 				j.add(FileOutcome{Name: name, Remote: remotePath, Outcome: "waiting", Size: c.size, Reason: "ready marker " + name + j.job.ReadyMarker + " not present yet"})
@@ -432,11 +488,40 @@ func (j *jobRun) isCompanion(name string) bool {
 	return false
 }
 
-func (j *jobRun) refuse(name, reason string) {
-	j.log.Warn().Str("reason", reason).Msg("remote name refused")
-	j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.refused", Job: j.job.Name,
-		Details: map[string]string{"name": fmt.Sprintf("%q", name), "reason": reason}})
-	j.add(FileOutcome{Name: fmt.Sprintf("%q", name), Outcome: "refused", Reason: reason})
+// refuse reports a remote file that is not pulled, and why. The refusal is
+// recorded on the ledger once per name, reason and listed content (size and
+// time); later runs show it again without recording or failing again.
+func (j *jobRun) refuse(name, reason string, fi os.FileInfo) {
+	quoted := fmt.Sprintf("%q", name)
+	o := FileOutcome{Name: quoted, Outcome: "refused", Reason: reason}
+	details := map[string]string{"name": quoted, "reason": reason, "remote_dir": j.job.RemoteDir}
+	key := []string{"file.refused", j.job.Name, j.job.Source, j.job.RemoteDir, name, reason}
+	if fi != nil {
+		o.Size = fi.Size()
+		details["size"] = strconv.FormatInt(fi.Size(), 10)
+		details["mtime"] = fi.ModTime().UTC().Format(time.RFC3339Nano)
+		key = append(key, details["size"], details["mtime"])
+	}
+	sum := sha256.Sum256([]byte(strings.Join(key, "\x00")))
+	var (
+		index    int64
+		recorded bool
+	)
+	err := j.r.Ledger.Batch(func(tx *audit.Tx) (err error) {
+		index, recorded, err = tx.AppendOnce("file.refused/"+hex.EncodeToString(sum[:]),
+			audit.Event{Actor: j.req.Actor, Type: "file.refused", Job: j.job.Name, Details: details})
+		return err
+	})
+	switch {
+	case err != nil:
+		j.r.Log.Error().Err(err).Str("event", "file.refused").Msg("cannot record event on the ledger")
+	case recorded:
+		j.log.Warn().Str("reason", reason).Msg("remote file refused")
+	default:
+		o.Repeat, o.LedgerEvent = true, index
+		o.Reason += fmt.Sprintf(" (refused before: ledger event %d)", index)
+	}
+	j.add(o)
 }
 
 func (j *jobRun) fail(c *candidate, err error) {
@@ -506,7 +591,7 @@ func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrChecksumFile, c.name+suf, err)
 		}
-		c.algo, c.digest = algo, d
+		c.algo, c.digest, c.sidecar = algo, d, names[c.name+suf]
 		return nil
 	}
 	accepted := c.name + ".sha256 or " + c.name + ".sha512"
@@ -604,7 +689,7 @@ func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
 		switch v.Status {
 		case "next":
 		case "unparsable":
-			j.refuse(c.name, "no sequence number: "+v.Reason)
+			j.refuse(c.name, "no sequence number: "+v.Reason, j.names[c.name])
 			continue
 		default:
 			c.held = fmt.Sprintf("sequence %s: %s", v.Status, v.Reason)
@@ -704,7 +789,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return err
 	}
 	failpoint.Hit("ingest.after-object-commit")
-	if err := j.commit(&d); err != nil {
+	if err := j.commit(&d, c.resent); err != nil {
 		j.dropObject(d.ObjectID)
 		if errors.Is(err, errAlreadyIngested) {
 			j.mu.Lock()
@@ -714,17 +799,20 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		}
 		return err
 	}
-	j.add(outcomeOf(c.name, d))
+	o := outcomeOf(c.name, d)
+	o.Resent = c.resent
+	j.add(o)
 	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", d.State).Msg("file ingested")
 	failpoint.Hit("ingest.after-ledger-commit")
 	if d.State != audit.StateQuarantined {
-		j.afterPull(sess, d.ID, d.RemotePath)
+		j.afterPull(sess, d.ID, d.RemotePath, d.RemoteSize, d.RemoteMtime)
 	}
 	return nil
 }
 
 func outcomeOf(name string, d audit.Dataset) FileOutcome {
-	return FileOutcome{Name: name, Remote: d.RemotePath, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Records: d.Records}
+	return FileOutcome{Name: name, Remote: d.RemotePath, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Records: d.Records,
+		Supersedes: d.Supersedes}
 }
 
 // dropObject removes an object whose dataset never reached the ledger.
@@ -768,9 +856,13 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	counter := integrity.NewCounter(spec)
 	checkers = append(checkers, counter)
 
-	f, err := sess.Open(c.remote)
+	readPath := c.readPath
+	if readPath == "" {
+		readPath = c.remote
+	}
+	f, err := sess.Open(readPath)
 	if err != nil {
-		return d, fmt.Errorf("opening %s: %w", c.remote, err)
+		return d, fmt.Errorf("opening %s: %w", readPath, err)
 	}
 	defer f.Close()
 	// The listing's size and time stand for the file as opened (WriteTo
@@ -790,7 +882,7 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	}
 	counter.Close()
 	// The file must be the one listed, unchanged while we read it.
-	st2, err := sess.Stat(c.remote)
+	st2, err := sess.Stat(readPath)
 	if err != nil {
 		return d, fmt.Errorf("stat %s after transfer: %w", c.remote, err)
 	}
@@ -813,12 +905,25 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 		RemotePath: c.remote, RemoteSize: listedSize, RemoteMtime: listedTime,
 		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
 		Purpose: j.job.Purpose, Custodian: j.custodian(),
-		Integrity: specIntegrity(spec),
+		Integrity: specIntegrity(spec), Supersedes: c.supersedes,
 	}
 	d.Integrity["checksum"] = j.job.Checksum
 	if c.algo != "" && !c.unchecked {
 		d.Integrity["digest_algo"] = string(c.algo)
 		d.Integrity["declared_digest"] = c.digest
+		if provider != nil {
+			d.Integrity["received_digest"] = got
+		}
+	}
+	if c.sidecar != nil {
+		// A later run compares the sidecar's listing with this one and
+		// reads it again only if it changed.
+		d.Integrity["sidecar"] = c.sidecar.Name()
+		d.Integrity["sidecar_size"] = strconv.FormatInt(c.sidecar.Size(), 10)
+		d.Integrity["sidecar_mtime"] = c.sidecar.ModTime().UTC().Format(time.RFC3339Nano)
+	}
+	if c.linked {
+		d.Integrity["symlink_target"] = readPath
 	}
 	if c.seq >= 0 {
 		d.Integrity["sequence"] = strconv.FormatInt(c.seq, 10)
@@ -878,14 +983,16 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 var errAlreadyIngested = errors.New("already ingested")
 
 // commit records the dataset and its receipt event in one transaction,
-// refusing a remote file another run got to first.
-func (j *jobRun) commit(d *audit.Dataset) error {
+// refusing a remote file another run got to first. A re-sent file
+// (d.Supersedes set) is recorded only if the remote file still names the
+// dataset it supersedes, and that dataset's timeline says so.
+func (j *jobRun) commit(d *audit.Dataset, resent string) error {
 	// Batch: files finishing together share one transaction and one fsync;
 	// each returns only once its own dataset is durable.
 	return j.r.Ledger.Batch(func(tx *audit.Tx) error {
-		if _, done, err := tx.RemoteDataset(d.Source, d.RemotePath); err != nil {
+		if cur, _, err := tx.RemoteDataset(d.Source, d.RemotePath); err != nil {
 			return err
-		} else if done {
+		} else if cur != d.Supersedes {
 			return errAlreadyIngested
 		}
 		now := j.r.now()
@@ -898,8 +1005,19 @@ func (j *jobRun) commit(d *audit.Dataset) error {
 		if w := d.Integrity["warning"]; w != "" {
 			details["warning"] = w
 		}
+		if d.Supersedes != "" {
+			details["supersedes"] = d.Supersedes
+			details["resent"] = resent
+		}
 		snap := *d
-		_, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.received", Job: d.Job, Dataset: &snap, Details: details})
+		if _, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.received", Job: d.Job, Dataset: &snap, Details: details}); err != nil {
+			return err
+		}
+		if d.Supersedes == "" {
+			return nil
+		}
+		_, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.superseded", Job: d.Job, DatasetID: d.Supersedes,
+			Details: map[string]string{"superseded_by": d.ID, "remote_path": d.RemotePath, "resent": resent}})
 		return err
 	})
 }
@@ -915,28 +1033,205 @@ func (j *jobRun) custodian() string {
 // also completes an action a crash interrupted: a file still listed although
 // its dataset exists was never deleted or moved. A quarantined file stays on
 // the server, for the provider to examine and the officer to pull again.
-func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string) {
+//
+// Only the bytes that were stored are touched: the file is looked at again
+// just before the action, and left in place if its size or time is no longer
+// that of the stored dataset (the provider re-sent it meanwhile). A move never
+// replaces a file in the archive directory.
+func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string, size int64, mtime time.Time) {
 	ap := j.job.AfterPull
 	if ap == "keep" || ap == "" {
 		return
 	}
-	var err error
+	action := strings.SplitN(ap, ":", 2)[0]
 	details := map[string]string{"remote_path": remotePath}
-	if ap == "delete" {
-		err = sess.Remove(remotePath)
-	} else {
-		to := path.Join(strings.TrimPrefix(ap, "move:"), path.Base(remotePath))
-		details["moved_to"] = to
-		if err = sess.PosixRename(remotePath, to); err != nil {
-			err = sess.Rename(remotePath, to)
+	err := func() error {
+		fi, err := sess.Stat(remotePath)
+		if err != nil {
+			return fmt.Errorf("stat before %s: %w", action, err)
 		}
-	}
-	typ := "remote." + strings.SplitN(ap, ":", 2)[0]
+		if fi.Size() != size || !fi.ModTime().Equal(mtime) {
+			return fmt.Errorf("%w: %s is now %d bytes modified %s, the stored dataset %d bytes modified %s; left in place for the next run to pull",
+				ErrChanged, remotePath, fi.Size(), fi.ModTime().UTC().Format(time.RFC3339), size, mtime.UTC().Format(time.RFC3339))
+		}
+		if action == "delete" {
+			return sess.Remove(remotePath)
+		}
+		to, err := j.archiveName(sess, strings.TrimPrefix(ap, "move:"), path.Base(remotePath), datasetID)
+		if err != nil {
+			return err
+		}
+		details["moved_to"] = to
+		// SSH_FXP_RENAME fails when the target exists (SFTP v3, OpenSSH);
+		// posix-rename would replace it, so it is never used here.
+		return sess.Rename(remotePath, to)
+	}()
+	typ := "remote." + action
 	if err != nil {
 		typ += "_failed"
 		details["error"] = err.Error()
+		j.log.Warn().Err(err).Str("remote", remotePath).Msg("after_pull not done")
 	}
 	j.r.event(audit.Event{Actor: j.req.Actor, Type: typ, Job: j.job.Name, DatasetID: datasetID, Details: details})
+}
+
+// archiveName picks the name a moved file gets in the archive directory:
+// its own name, or NAME.DATASET-ID if the archive already holds that name.
+// It never names an existing file.
+func (j *jobRun) archiveName(sess *sftp.Client, dir, base, datasetID string) (string, error) {
+	for _, name := range []string{base, base + "." + datasetID} {
+		to := path.Join(dir, name)
+		_, err := sess.Lstat(to)
+		if errors.Is(err, os.ErrNotExist) {
+			return to, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("checking the archive for %s: %w", to, err)
+		}
+	}
+	return "", fmt.Errorf("the archive %s already holds %s and %s; not moved, so that nothing in the archive is replaced", dir, base, base+"."+datasetID)
+}
+
+// resolveLink decides whether a symbolic link in the listing is pulled.
+// Only with follow_symlinks, and only to a regular file directly inside
+// remote_dir: the target is read by its own path, so that the bytes are
+// those of the file checked here. why explains a refusal; err is a transfer
+// fault.
+func (j *jobRun) resolveLink(sess *sftp.Client, link string) (target string, fi os.FileInfo, why string, err error) {
+	if !j.job.FollowSymlinks {
+		return "", nil, "a symbolic link: not followed (set follow_symlinks: true to pull the regular file it points to inside remote_dir)", nil
+	}
+	dest, err := sess.ReadLink(link)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || isUnsupported(err) {
+			return "", nil, fmt.Sprintf("a symbolic link that cannot be read: %v", err), nil
+		}
+		return "", nil, "", fmt.Errorf("reading link %s: %w", link, err)
+	}
+	dir := path.Clean(j.job.RemoteDir)
+	if path.IsAbs(dest) && !path.IsAbs(dir) {
+		if dir, err = sess.RealPath(dir); err != nil {
+			return "", nil, "", fmt.Errorf("resolving %s: %w", j.job.RemoteDir, err)
+		}
+	}
+	target = path.Clean(dest)
+	if !path.IsAbs(dest) {
+		target = path.Join(dir, dest)
+	}
+	if path.Dir(target) != dir {
+		return "", nil, fmt.Sprintf("a symbolic link to %q, outside remote_dir %s: refused", dest, j.job.RemoteDir), nil
+	}
+	fi, err = sess.Lstat(target)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, fmt.Sprintf("a symbolic link to %q, which does not exist", dest), nil
+	}
+	if err != nil {
+		return "", nil, "", fmt.Errorf("stat %s: %w", target, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", nil, fmt.Sprintf("a symbolic link to %q, which is not a regular file (type %s)", dest, fi.Mode().Type()), nil
+	}
+	if ok, _ := path.Match(j.job.Pattern, path.Base(target)); ok && !j.isCompanion(path.Base(target)) {
+		return "", nil, fmt.Sprintf("a symbolic link to %q, which this job pulls under its own name", dest), nil
+	}
+	return target, fi, "", nil
+}
+
+func isUnsupported(err error) bool {
+	var se *sftp.StatusError
+	return errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxOpUnsupported
+}
+
+// sameDelivery reports whether the file now listed under a remote name is
+// the delivery already stored as dataset d: same bytes, not just the same
+// name. A different size is a new delivery. A digest the provider declares
+// (manifest or sidecar) that equals what was received proves the same bytes
+// even if the file was touched; one that changed proves a new delivery.
+// Without a digest, a different modification time is a new delivery. why
+// says how the file differs; err is a transfer fault reading a sidecar.
+func (j *jobRun) sameDelivery(sess *sftp.Client, name string, fi os.FileInfo, d audit.Dataset, names map[string]os.FileInfo, manifests map[string]integrity.ManifestEntry) (same bool, why string, err error) {
+	if fi.Size() != d.RemoteSize {
+		return false, fmt.Sprintf("now %d bytes, dataset %s received %d", fi.Size(), d.ID, d.RemoteSize), nil
+	}
+	algo, digest, err := j.declaredDigest(sess, name, d, names, manifests)
+	if err != nil {
+		return false, "", err
+	}
+	if digest != "" {
+		if strings.EqualFold(digest, heldDigest(d, algo)) {
+			return true, "", nil
+		}
+		if recorded := d.Integrity["declared_digest"]; d.Integrity["digest_algo"] == string(algo) && !strings.EqualFold(digest, recorded) {
+			return false, fmt.Sprintf("the provider now declares %s %s, dataset %s was declared %s", algo, digest, d.ID, recorded), nil
+		}
+	}
+	if !fi.ModTime().Equal(d.RemoteMtime) {
+		return false, fmt.Sprintf("modified %s, dataset %s was modified %s", fi.ModTime().UTC().Format(time.RFC3339), d.ID, d.RemoteMtime.UTC().Format(time.RFC3339)), nil
+	}
+	return true, "", nil
+}
+
+// listingGrain is the coarsest time resolution of a directory listing
+// (SFTP v3 sends whole seconds), with a second's margin.
+const listingGrain = 2 * time.Second
+
+// heldDigest is the digest in algo of the bytes dataset d holds, or "".
+func heldDigest(d audit.Dataset, algo integrity.Algo) string {
+	if algo == "sha256" {
+		return d.SHA256
+	}
+	if d.Integrity["digest_algo"] != string(algo) {
+		return ""
+	}
+	if r := d.Integrity["received_digest"]; r != "" {
+		return r
+	}
+	// Datasets recorded before received_digest: the declared digest is
+	// what was received unless the dataset failed its checks.
+	switch d.State {
+	case audit.StateVerified, audit.StateHeld:
+		return d.Integrity["declared_digest"]
+	}
+	return ""
+}
+
+// declaredDigest is the digest the provider now declares for name: from the
+// manifest, or from the sidecar, which is read again only if its listing
+// differs from the one recorded with d.
+func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset, names map[string]os.FileInfo, manifests map[string]integrity.ManifestEntry) (integrity.Algo, string, error) {
+	switch j.job.Checksum {
+	case "manifest":
+		if e, ok := manifests[name]; ok {
+			return e.Algo, e.Digest, nil
+		}
+		return "", "", nil
+	case "sidecar":
+	default:
+		return "", "", nil
+	}
+	c := &candidate{name: name}
+	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+		sc, ok := names[name+suf]
+		if !ok {
+			continue
+		}
+		// Listings give times in whole seconds: a sidecar rewritten within
+		// the second it was listed looks unchanged, so the listing is
+		// trusted only for a sidecar that was older than that.
+		settled := sc.ModTime().Add(listingGrain).Before(d.ReceivedAt)
+		if settled && d.Integrity["sidecar"] == sc.Name() && d.Integrity["sidecar_size"] == strconv.FormatInt(sc.Size(), 10) &&
+			d.Integrity["sidecar_mtime"] == sc.ModTime().UTC().Format(time.RFC3339Nano) {
+			return integrity.Algo(d.Integrity["digest_algo"]), d.Integrity["declared_digest"], nil
+		}
+		break
+	}
+	if err := j.expectations(sess, c, names, manifests); err != nil {
+		if errors.Is(err, ErrChecksumFile) {
+			return "", "", nil // no usable sidecar now: judged by size and time
+		}
+		return "", "", err
+	}
+	return c.algo, c.digest, nil
 }
 
 func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {

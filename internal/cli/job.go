@@ -116,6 +116,9 @@ func printRun(w io.Writer, r *transfer.RunResult) {
 		if f.Reason != "" {
 			fmt.Fprintf(w, "  %-11s  reason: %s\n", "", f.Reason)
 		}
+		if f.Supersedes != "" {
+			fmt.Fprintf(w, "  %-11s  re-sent with other bytes (%s): a new delivery superseding %s\n", "", f.Resent, f.Supersedes)
+		}
 	}
 }
 

@@ -25,13 +25,13 @@
 //
 // The server is read-mostly, mirroring what a pull client needs:
 //
-//   - stat, lstat, fstat, readdir (entries sorted by name);
+//   - stat, lstat, fstat, readlink, readdir (entries sorted by name);
 //   - open for reading; reads go through io.ReaderAt, so pkg/sftp's
 //     concurrent reads (File.WriteTo) are served in parallel;
 //   - remove (files only), rmdir (directories only), mkdir (0755);
 //   - rename with SFTPv3/OpenSSH semantics (fails when the target exists) and
 //     posix-rename@openssh.com (replaces the target);
-//   - everything else (writes, setstat, symlink, link, readlink, statvfs) is
+//   - everything else (writes, setstat, symlink, link, statvfs) is
 //     refused with "permission denied" or "operation unsupported".
 //
 // # Fault injection

@@ -32,6 +32,7 @@ var (
 	_ sftp.PosixRenameFileCmder = (*handler)(nil)
 	_ sftp.FileLister           = (*handler)(nil)
 	_ sftp.LstatFileLister      = (*handler)(nil)
+	_ sftp.ReadlinkFileLister   = (*handler)(nil)
 )
 
 // errOutsideRoot is returned for a path that is not a clean absolute slash
@@ -232,6 +233,17 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	default: // Readlink
 		return nil, sftp.ErrSSHFxOpUnsupported
 	}
+}
+
+// Readlink serves readlink: the link's target as stored, relative or
+// absolute (a client resolves it; os.Root still refuses to follow a link
+// out of the root on open or stat).
+func (h *handler) Readlink(p string) (string, error) {
+	name, err := rel(p)
+	if err != nil {
+		return "", err
+	}
+	return h.root.Readlink(name)
 }
 
 // Lstat serves lstat (does not follow a final symbolic link).
