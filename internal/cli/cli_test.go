@@ -38,6 +38,8 @@ func TestDemo(t *testing.T) {
 		"HELD         HR_CHG_20261130_0005.txt",
 		"0 file(s), 2 already on the ledger",
 		"is now verified; the release, its reason",
+		"VERIFIED     HR_FULL_20261129.txt",
+		"re-sent with other bytes",
 		"ledger OK",
 		"0 failed, 0 unreferenced",
 		"found anywhere in the vault: false",

@@ -245,6 +245,21 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	}
 	printRun(d.w, res)
 
+	// 6b. A re-sent file.
+	d.section("The provider re-sends the short extract, corrected, under the same name")
+	fixed := short
+	fixed.Options.TrailerDelta = 0
+	if err := synth.GenerateTree(outbox, []synth.FileSpec{fixed}); err != nil {
+		return err
+	}
+	res, err = cl.Run(ctx, "registry-extract", nil)
+	if err != nil {
+		return err
+	}
+	printRun(d.w, res)
+	d.say("\"Already on the ledger\" means the same bytes, not the same name: the new file is a new")
+	d.say("dataset that supersedes the quarantined one, which keeps its bytes and its history.")
+
 	// 7. Datasets.
 	d.section("`custodian dataset list`: metadata only, never contents")
 	ds, err := cl.Datasets(ctx)
