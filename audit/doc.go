@@ -38,8 +38,11 @@
 //	events    event index                             canonical event JSON (Merkle leaf data)
 //	hashes    tlog stored-hash index                  32-byte hash (tlog.StoredHashes)
 //	datasets  dataset ID                              JSON of the dataset's current state
-//	remote    source + "\x00" + remote path           dataset ID first recorded for that file
+//	remote    source + "\x00" + remote path           dataset ID recorded for that file (the latest
+//	                                                  delivery: a dataset whose supersedes names the
+//	                                                  recorded one takes the entry over)
 //	timeline  dataset ID + "\x00" + event index       empty
+//	once      once key (Details["once_key"])          index of the one event carrying it
 //	meta      "format"                                "custodian-ledger/1"
 //	          "size"                                  number of events
 //	          "checkpoint"                            signed note of the tree of that size
