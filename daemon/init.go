@@ -118,6 +118,9 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 		return fmt.Errorf("vault passphrase: %d characters is too short; use at least %d", len(opts.Passphrase), MinPassphrase)
 	}
 	dataDir := filepath.Clean(cfg.DataDir)
+	if err := checkDataDir(cfg); err != nil {
+		return err
+	}
 	created, err := mkdirAllTracked(dataDir, dataDirMode)
 	if err != nil {
 		return fmt.Errorf("creating data_dir %s: %w", dataDir, err)
