@@ -331,10 +331,3 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 
 // dataDirMode is the mode of data_dir and every directory custodian creates.
 const dataDirMode = 0o700
-
-func ensureDir(p string) error {
-	if err := os.MkdirAll(p, dataDirMode); err != nil {
-		return err
-	}
-	return os.Chmod(p, dataDirMode)
-}

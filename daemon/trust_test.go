@@ -67,8 +67,9 @@ func TestServeRefusesSwappedSigningKey(t *testing.T) {
 	t.Run("keys", func(t *testing.T) {
 		a, b := initPair(t)
 		swapIn(t, b.cfg.KeysDir(), a.cfg.KeysDir())
-		if _, err := Open(a.cfg, zerolog.Nop()); err == nil {
-			t.Fatal("a swapped signing key must be refused")
+		_, err := Open(a.cfg, zerolog.Nop())
+		if !errors.Is(err, ErrSubstituted) || !strings.Contains(err.Error(), a.cfg.SigningKeyPath()) {
+			t.Fatalf("a swapped signing key must be refused, naming it: %v", err)
 		}
 	})
 	t.Run("keys-and-ledger-meta", func(t *testing.T) {
