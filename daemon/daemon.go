@@ -68,10 +68,16 @@ type Daemon struct {
 }
 
 // Open opens the ledger (taking its lock), the vault's public part and the
-// signing key, and recovers from any earlier crash.
+// signing key, and recovers from any earlier crash. It first refuses an
+// installation that another account could have changed (checkBeforeOpen:
+// data_dir's ownership and permissions, readable source keys), and one
+// whose vault or keys are not those the ledger recorded at init (checkKeys).
 func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 	if _, err := os.Stat(cfg.LedgerPath()); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s has no ledger; run `custodian init --config %s` first", ErrNotInitialized, cfg.DataDir, cfg.Path)
+	}
+	if err := checkBeforeOpen(cfg); err != nil {
+		return nil, err
 	}
 	skey, err := os.ReadFile(cfg.SigningKeyPath())
 	if err != nil {
@@ -86,10 +92,14 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("%w: %s is locked by another process (is `custodian serve` already running? commands other than serve talk to it through its socket)", ErrRunning, cfg.LedgerPath())
 		}
-		return nil, err
+		return nil, explainOpenError(cfg, err)
 	}
 	v, err := vault.Open(cfg.VaultDir())
 	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	if err := checkKeys(cfg, led, v, signer); err != nil {
 		led.Close()
 		return nil, err
 	}
@@ -229,6 +239,9 @@ func (d *Daemon) Reload() error {
 	if err == nil && nc.DataDir != d.Config.DataDir {
 		err = fmt.Errorf("data_dir cannot change while the daemon runs (%s → %s); restart it", d.Config.DataDir, nc.DataDir)
 	}
+	if err == nil {
+		err = CheckSourceSecrets(nc)
+	}
 	var c *cron.Cron
 	if err == nil {
 		d.mu.Lock()
@@ -318,10 +331,3 @@ func (l cronLogger) Error(err error, msg string, kv ...any) {
 
 // dataDirMode is the mode of data_dir and every directory custodian creates.
 const dataDirMode = 0o700
-
-func ensureDir(p string) error {
-	if err := os.MkdirAll(p, dataDirMode); err != nil {
-		return err
-	}
-	return os.Chmod(p, dataDirMode)
-}

@@ -123,9 +123,12 @@ func newLogger(w io.Writer, level string) zerolog.Logger {
 
 // readPassphrase reads a passphrase from a file ("-" is stdin), else from the
 // file named by CUSTODIAN_PASSPHRASE_FILE, else prompts on the terminal.
+// A passphrase file that group or others can read is refused.
 func readPassphrase(file, prompt string, confirm bool, stderr io.Writer) ([]byte, error) {
+	what := "--passphrase-file"
 	if file == "" {
 		file = os.Getenv("CUSTODIAN_PASSPHRASE_FILE")
+		what = "CUSTODIAN_PASSPHRASE_FILE"
 	}
 	if file != "" {
 		var b []byte
@@ -133,6 +136,9 @@ func readPassphrase(file, prompt string, confirm bool, stderr io.Writer) ([]byte
 		if file == "-" {
 			b, err = io.ReadAll(io.LimitReader(os.Stdin, 4096))
 		} else {
+			if err := daemon.CheckSecretFile(what, file); err != nil {
+				return nil, err
+			}
 			b, err = os.ReadFile(file)
 		}
 		if err != nil {

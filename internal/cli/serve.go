@@ -104,10 +104,18 @@ func newConfigCmd(g *globals) *cobra.Command {
 	c.AddCommand(&cobra.Command{
 		Use:   "check --config FILE",
 		Short: "Validate a configuration file and report every problem with its path",
-		Args:  cobra.NoArgs,
+		Long: `check validates the configuration and reports every problem with its path
+(exit status 2). It also refuses (exit status 1) a source's key_file or
+key_passphrase_file that group or others can read or another account owns:
+make them 0600 and owned by the service account.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.config()
 			if err != nil {
+				return err
+			}
+			// Valid, but unsafe to use: a refusal (exit 1), not a usage error.
+			if err := daemon.CheckSourceSecrets(cfg); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%s: valid (%d source(s), %d job(s))\n", cfg.Path, len(cfg.Sources), len(cfg.Jobs))

@@ -39,6 +39,10 @@ failure.`,
 			ds, err := cl.Datasets(ctx)
 			daemonUp := err == nil
 			if errors.Is(err, daemon.ErrNotRunning) {
+				// No daemon checked the installation at its start: do it here.
+				if err := daemon.CheckInstallation(cfg); err != nil {
+					return err
+				}
 				ds, err = readDatasetsDirect(cfg)
 			}
 			if err != nil {
