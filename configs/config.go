@@ -30,6 +30,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"custodian/transfer/integrity"
 )
 
 // Errors returned by Load and Validate.
@@ -110,6 +112,13 @@ type Records struct {
 	Encoding     string `yaml:"encoding"`
 	// Gzip: "auto" (by a .gz name), "yes" or "no".
 	Gzip string `yaml:"gzip"`
+	// MaxInflated is the largest decompressed size of a gzip payload;
+	// beyond it decompression stops and the file is quarantined.
+	MaxInflated ByteSize `yaml:"max_inflated"`
+	// MaxInflateRatio is the largest number of decompressed bytes per
+	// compressed byte (checked after the first MiB); beyond it
+	// decompression stops and the file is quarantined.
+	MaxInflateRatio int `yaml:"max_inflate_ratio" accept:"a whole number from 2 to 1032"`
 }
 
 // Retry is the per-job retry policy for transfer failures.
@@ -154,6 +163,35 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// ByteSize is a size in bytes. It accepts a whole number of bytes, or a
+// whole number with a unit: KiB, MiB, GiB, TiB (powers of 1024) or KB, MB,
+// GB, TB (powers of 1000), in any case, e.g. 64GiB or "500 MB".
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler. A value that is not a size is
+// a *yaml.TypeError, so decoding goes on and Parse reports every problem.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+// String writes b in the largest binary unit that divides it, e.g. 64GiB.
+func (b ByteSize) String() string {
+	for _, u := range []string{"TiB", "GiB", "MiB", "KiB"} {
+		if size := byteUnits[strings.ToLower(u)]; b >= ByteSize(size) && int64(b)%size == 0 {
+			return fmt.Sprintf("%d%s", int64(b)/size, u)
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
 
 // Load reads, parses, applies defaults and validates a configuration file.
 func Load(file string) (*Config, error) {
@@ -233,6 +271,13 @@ const (
 	DefaultRetryAttempts  = 3
 	DefaultRetryInitial   = 30 * time.Second
 	DefaultRetryMax       = 30 * time.Minute
+	// DefaultMaxInflated and DefaultMaxInflateRatio bound gzip payloads;
+	// see integrity.DefaultMaxInflated for the reasoning.
+	DefaultMaxInflated     = ByteSize(integrity.DefaultMaxInflated)
+	DefaultMaxInflateRatio = integrity.DefaultMaxInflateRatio
+	// MaxInflateRatio is deflate's own limit (about 1032:1): a larger
+	// ceiling could never be reached.
+	MaxInflateRatio = 1032
 )
 
 // ApplyDefaults fills every unset option with its default; Parse calls it.
@@ -275,6 +320,12 @@ func (c *Config) ApplyDefaults() {
 		}
 		if j.Records.Gzip == "" {
 			j.Records.Gzip = "auto"
+		}
+		if j.Records.MaxInflated == 0 {
+			j.Records.MaxInflated = DefaultMaxInflated
+		}
+		if j.Records.MaxInflateRatio == 0 {
+			j.Records.MaxInflateRatio = DefaultMaxInflateRatio
 		}
 		if j.Retry.Attempts == 0 {
 			j.Retry.Attempts = DefaultRetryAttempts
@@ -480,6 +531,12 @@ func (c *Config) validateJob(p *problems, at string, j *Job) {
 	}
 	if !contains([]string{"auto", "yes", "no"}, r.Gzip) {
 		p.add(at+".records.gzip", "%q is not accepted; use auto, yes or no", r.Gzip)
+	}
+	if r.MaxInflated < 1 {
+		p.add(at+".records.max_inflated", "%d is out of range; use a positive size such as 64GiB", int64(r.MaxInflated))
+	}
+	if r.MaxInflateRatio < 2 || r.MaxInflateRatio > MaxInflateRatio {
+		p.add(at+".records.max_inflate_ratio", "%d is out of range; use a whole number from 2 to %d (deflate cannot exceed about %d:1)", r.MaxInflateRatio, MaxInflateRatio, MaxInflateRatio)
 	}
 	if j.Sequence != "" {
 		re, err := regexp.Compile(j.Sequence)

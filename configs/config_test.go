@@ -269,3 +269,41 @@ func TestMergesAndDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxInflated(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Jobs[0].Records; r.MaxInflated != 64<<30 || r.MaxInflateRatio != 200 {
+		t.Fatalf("defaults: %+v", r)
+	}
+	for in, want := range map[string]ByteSize{"1048576": 1 << 20, "64GiB": 64 << 30, `"500 MB"`: 500e6, "2tib": 2 << 40, "1kb": 1000} {
+		cfg, err := Parse([]byte(strings.Replace(minimal, `trailer: '^TRL(\d+)$'`, `trailer: '^TRL(\d+)$'`+"\n      max_inflated: "+in+"\n      max_inflate_ratio: 1000", 1)), "/")
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if r := cfg.Jobs[0].Records; r.MaxInflated != want || r.MaxInflateRatio != 1000 {
+			t.Errorf("max_inflated %s = %d, want %d", in, r.MaxInflated, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"max_inflated: 1.5GiB":         `jobs[0].records.max_inflated: "1.5GiB" is not a size; use a whole number of bytes, or one with a unit`,
+		"max_inflated: 64GB2":          `jobs[0].records.max_inflated: "64GB2" is not a size`,
+		"max_inflated: 64PiB":          `jobs[0].records.max_inflated: "64PiB": unknown unit "PiB"`,
+		"max_inflated: 99999999999TiB": `jobs[0].records.max_inflated: "99999999999TiB" is out of range`,
+		"max_inflated: 0":              `jobs[0].records.max_inflated: "0" is not accepted; use a positive size`,
+		"max_inflate_ratio: 1":         "jobs[0].records.max_inflate_ratio: 1 is out of range; use a whole number from 2 to 1032",
+		"max_inflate_ratio: 5000":      "jobs[0].records.max_inflate_ratio: 5000 is out of range",
+		"max_inflate_ratio: 10.5":      "jobs[0].records.max_inflate_ratio: 10.5 is not a whole number; use a whole number from 2 to 1032",
+		"max_inflated: {size: 64GiB}":  "jobs[0].records.max_inflated: a mapping is not accepted; use a size such as 64GiB",
+	} {
+		_, err := Parse([]byte(strings.Replace(minimal, `trailer: '^TRL(\d+)$'`, `trailer: '^TRL(\d+)$'`+"\n      "+in, 1)), "/")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want %q, got %v", in, want, err)
+		}
+	}
+	if s := ByteSize(64 << 30).String(); s != "64GiB" {
+		t.Errorf("String() = %q", s)
+	}
+}

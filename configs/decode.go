@@ -43,7 +43,10 @@ func checkShape(p *problems, root *yaml.Node) (changed bool) {
 	return c.changed
 }
 
-var durationType = reflect.TypeOf(Duration{})
+var (
+	durationType = reflect.TypeOf(Duration{})
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+)
 
 func join(at, key string) string {
 	if at == "" {
@@ -81,6 +84,12 @@ func (c *shapeChecker) walk(at string, n *yaml.Node, t reflect.Type, accept stri
 	case t == durationType:
 		if c.scalar(at, n, "a duration such as 30s, 5m or a number of seconds") {
 			if _, err := parseDuration(n.Value); err != nil {
+				c.add(at, "%v", err)
+			}
+		}
+	case t == byteSizeType:
+		if c.scalar(at, n, "a size such as 64GiB") {
+			if _, err := parseByteSize(n.Value); err != nil {
 				c.add(at, "%v", err)
 			}
 		}
@@ -283,4 +292,36 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration; %s", s, use)
 	}
 	return v, nil
+}
+
+// byteUnits are the units ByteSize accepts, lower-cased.
+var byteUnits = map[string]int64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+var sizeSyntax = regexp.MustCompile(`^([0-9]+) ?([A-Za-z]*)$`)
+
+// parseByteSize parses "1048576", "64GiB" or "500 MB". The error says what
+// was found and what is accepted.
+func parseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	const use = "use a whole number of bytes, or one with a unit: KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB (powers of 1000), e.g. 64GiB"
+	m := sizeSyntax.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size; %s", s, use)
+	}
+	unit, ok := byteUnits[strings.ToLower(m[2])]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q; %s", s, m[2], use)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("%q is out of range; %s", s, use)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%q is not accepted; use a positive size, e.g. 64GiB", s)
+	}
+	return ByteSize(n * unit), nil
 }

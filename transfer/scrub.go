@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"custodian/audit"
 	"custodian/transfer/integrity"
@@ -21,10 +22,17 @@ const (
 	keyTrailer      = "count.trailer"
 	keyRecordLength = "count.record_length"
 	keyGzip         = "count.gzip"
+	// The decompression ceilings in effect (gzip only), so the scrub stops
+	// exactly where ingest stopped; datasets recorded without them are
+	// scrubbed with the defaults, which are never unbounded.
+	keyMaxInflated     = "count.max_inflated"
+	keyMaxInflateRatio = "count.max_inflate_ratio"
 )
 
-func buildSpec(header, trailer string, recordLength int, gz bool) (integrity.CountSpec, error) {
-	spec := integrity.CountSpec{RecordLength: recordLength, Gzip: gz}
+// buildSpec makes a counting rule; maxInflated and maxRatio (zero: the
+// defaults) bound gzip decompression.
+func buildSpec(header, trailer string, recordLength int, gz bool, maxInflated int64, maxRatio int) (integrity.CountSpec, error) {
+	spec := integrity.CountSpec{RecordLength: recordLength, Gzip: gz, MaxInflated: maxInflated, MaxInflateRatio: maxRatio}
 	var err error
 	if header != "" {
 		if spec.Header, err = regexp.Compile(header); err != nil {
@@ -52,19 +60,31 @@ func specIntegrity(s integrity.CountSpec) map[string]string {
 	}
 	if s.Gzip {
 		m[keyGzip] = "true"
+		n, r := s.InflateLimits()
+		m[keyMaxInflated] = strconv.FormatInt(n, 10)
+		m[keyMaxInflateRatio] = strconv.Itoa(r)
 	}
 	return m
 }
 
 func specFromIntegrity(m map[string]string) (integrity.CountSpec, error) {
-	n := 0
-	if v := m[keyRecordLength]; v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			return integrity.CountSpec{}, fmt.Errorf("%s: %q", keyRecordLength, v)
+	var n, ratio int
+	var maxInflated int64
+	for _, f := range []struct {
+		key string
+		set func(string) error
+	}{
+		{keyRecordLength, func(v string) (err error) { n, err = strconv.Atoi(v); return err }},
+		{keyMaxInflated, func(v string) (err error) { maxInflated, err = strconv.ParseInt(v, 10, 64); return err }},
+		{keyMaxInflateRatio, func(v string) (err error) { ratio, err = strconv.Atoi(v); return err }},
+	} {
+		if v := m[f.key]; v != "" {
+			if err := f.set(v); err != nil {
+				return integrity.CountSpec{}, fmt.Errorf("%s: %q", f.key, v)
+			}
 		}
 	}
-	return buildSpec(m[keyHeader], m[keyTrailer], n, m[keyGzip] == "true")
+	return buildSpec(m[keyHeader], m[keyTrailer], n, m[keyGzip] == "true", maxInflated, ratio)
 }
 
 // CheckObject decrypts one dataset's object as a stream (plaintext stays in
@@ -94,7 +114,14 @@ func CheckObject(ctx context.Context, v *vault.Vault, ident *vault.Identity, d a
 		return fmt.Errorf("object %s: SHA-256 %s, ledger says %s", d.ObjectID, got, d.SHA256)
 	}
 	if r := counter.Result(); r.Records != d.Records {
-		return fmt.Errorf("object %s: %d records, ledger says %d", d.ObjectID, r.Records, d.Records)
+		why := ""
+		for _, p := range r.Problems {
+			if strings.HasPrefix(p, "gzip: ") {
+				why = " (" + p + ")"
+				break
+			}
+		}
+		return fmt.Errorf("object %s: %d records, ledger says %d%s", d.ObjectID, r.Records, d.Records, why)
 	}
 	return nil
 }
