@@ -40,6 +40,7 @@ func TestDemo(t *testing.T) {
 		"is now verified; the release, its reason",
 		"ledger OK",
 		"0 failed, 0 unreferenced",
+		"as a report by ",
 		"found anywhere in the vault: false",
 		"ledger FAILED verification",
 	} {
