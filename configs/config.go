@@ -3,7 +3,8 @@
 // configuration shipped beside it (custodian.example.yaml) and the systemd unit.
 //
 // Design: Load parses strictly (unknown keys are errors, so a misspelt option is
-// never silently ignored), fills defaults from one place (Default / applyDefaults),
+// never silently ignored; a value that cannot be decoded, such as 0.5 for a
+// whole number, is an error too, never truncated), fills defaults from one place (Default / applyDefaults),
 // then Validate walks the whole structure and reports every problem at once, each
 // with its path (jobs[0].schedule), the value found and what would be accepted.
 // Nothing starts until the configuration is valid. Relative paths are resolved
@@ -16,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,10 +25,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"custodian/transfer/integrity"
 )
 
 // Errors returned by Load and Validate.
@@ -63,12 +68,12 @@ type Source struct {
 	// IOTimeout bounds how long any single SFTP request may stall.
 	IOTimeout Duration `yaml:"io_timeout"`
 	// Sessions is the number of parallel SFTP sessions used for many small files.
-	Sessions int `yaml:"sessions"`
+	Sessions int `yaml:"sessions" accept:"a whole number from 1 to 64"`
 	// PacketSize is the SFTP read size. 32768 is what every server must
 	// accept; OpenSSH accepts up to 261120, which needs fewer round trips.
 	// A server that answers larger reads short would make transfers fail
 	// their size check, never store a short file.
-	PacketSize int `yaml:"packet_size"`
+	PacketSize int `yaml:"packet_size" accept:"a whole number of bytes from 4096 to 261120"`
 }
 
 // Job is one scheduled pull.
@@ -107,15 +112,22 @@ type Job struct {
 type Records struct {
 	Header       string `yaml:"header"`
 	Trailer      string `yaml:"trailer"`
-	RecordLength int    `yaml:"record_length"`
+	RecordLength int    `yaml:"record_length" accept:"a whole number of bytes from 1 to 1048576"`
 	Encoding     string `yaml:"encoding"`
 	// Gzip: "auto" (by a .gz name), "yes" or "no".
 	Gzip string `yaml:"gzip"`
+	// MaxInflated is the largest decompressed size of a gzip payload;
+	// beyond it decompression stops and the file is quarantined.
+	MaxInflated ByteSize `yaml:"max_inflated"`
+	// MaxInflateRatio is the largest number of decompressed bytes per
+	// compressed byte (checked after the first MiB); beyond it
+	// decompression stops and the file is quarantined.
+	MaxInflateRatio int `yaml:"max_inflate_ratio" accept:"a whole number from 2 to 1032"`
 }
 
 // Retry is the per-job retry policy for transfer failures.
 type Retry struct {
-	Attempts int      `yaml:"attempts"`
+	Attempts int      `yaml:"attempts" accept:"a whole number from 1 (no retry) to 100"`
 	Initial  Duration `yaml:"initial"`
 	Max      Duration `yaml:"max"`
 }
@@ -142,16 +154,12 @@ var (
 // Duration accepts "90s", "5m" or a bare number of seconds.
 type Duration struct{ time.Duration }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML implements yaml.Unmarshaler. A value that is not a duration
+// is a *yaml.TypeError, so decoding goes on and Parse reports every problem.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	s := strings.TrimSpace(n.Value)
-	if secs, err := strconv.ParseFloat(s, 64); err == nil {
-		d.Duration = time.Duration(secs * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
+	v, err := parseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration; use e.g. 30s, 5m or a number of seconds", n.Line, s)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	d.Duration = v
 	return nil
@@ -159,6 +167,35 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// ByteSize is a size in bytes. It accepts a whole number of bytes, or a
+// whole number with a unit: KiB, MiB, GiB, TiB (powers of 1024) or KB, MB,
+// GB, TB (powers of 1000), in any case, e.g. 64GiB or "500 MB".
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler. A value that is not a size is
+// a *yaml.TypeError, so decoding goes on and Parse reports every problem.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*b = v
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+
+// String writes b in the largest binary unit that divides it, e.g. 64GiB.
+func (b ByteSize) String() string {
+	for _, u := range []string{"TiB", "GiB", "MiB", "KiB"} {
+		if size := byteUnits[strings.ToLower(u)]; b >= ByteSize(size) && int64(b)%size == 0 {
+			return fmt.Sprintf("%d%s", int64(b)/size, u)
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
 
 // Load reads, parses, applies defaults and validates a configuration file.
 func Load(file string) (*Config, error) {
@@ -179,20 +216,53 @@ func Load(file string) (*Config, error) {
 }
 
 // Parse parses YAML, applies defaults, resolves relative paths against baseDir
-// and validates.
+// and validates. Every problem is reported at once: keys that are not
+// options and values that cannot be decoded (both ErrParse) together with
+// the rules Validate checks (ErrInvalid), each with its path.
 func Parse(data []byte, baseDir string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+	}
+	var shape problems
+	if checkShape(&shape, &root) {
+		// Duplicate keys (reported) were removed: decode the rest.
+		if b, err := yaml.Marshal(&root); err == nil {
+			data = b
+		}
+	}
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrParse, err)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("%w: %v", ErrParse, err)
+		}
+		// The values yaml.v3 could not decode are left unset. checkShape
+		// names them with their paths; should it have missed one, yaml's
+		// own message (with a line number) is kept.
+		if len(shape) == 0 {
+			for _, e := range te.Errors {
+				shape.add("yaml", "%s", e)
+			}
+		}
 	}
 	cfg.ApplyDefaults()
 	cfg.resolvePaths(baseDir)
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	err := cfg.Validate()
+	if len(shape) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return cfg, nil
 	}
-	return cfg, nil
+	all := &ValidationError{Problems: shape, parse: true}
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		all.Problems = append(all.Problems, ve.Problems...)
+	}
+	return nil, all
 }
 
 // Default values.
@@ -205,6 +275,13 @@ const (
 	DefaultRetryAttempts  = 3
 	DefaultRetryInitial   = 30 * time.Second
 	DefaultRetryMax       = 30 * time.Minute
+	// DefaultMaxInflated and DefaultMaxInflateRatio bound gzip payloads;
+	// see integrity.DefaultMaxInflated for the reasoning.
+	DefaultMaxInflated     = ByteSize(integrity.DefaultMaxInflated)
+	DefaultMaxInflateRatio = integrity.DefaultMaxInflateRatio
+	// MaxInflateRatio is deflate's own limit (about 1032:1): a larger
+	// ceiling could never be reached.
+	MaxInflateRatio = 1032
 )
 
 // ApplyDefaults fills every unset option with its default; Parse calls it.
@@ -248,6 +325,12 @@ func (c *Config) ApplyDefaults() {
 		if j.Records.Gzip == "" {
 			j.Records.Gzip = "auto"
 		}
+		if j.Records.MaxInflated == 0 {
+			j.Records.MaxInflated = DefaultMaxInflated
+		}
+		if j.Records.MaxInflateRatio == 0 {
+			j.Records.MaxInflateRatio = DefaultMaxInflateRatio
+		}
 		if j.Retry.Attempts == 0 {
 			j.Retry.Attempts = DefaultRetryAttempts
 		}
@@ -278,14 +361,23 @@ func (c *Config) resolvePaths(base string) {
 }
 
 // ValidationError lists every problem found, each prefixed with its path.
-type ValidationError struct{ Problems []string }
+type ValidationError struct {
+	Problems []string
+	parse    bool // some problems are keys or values the parser refused
+}
 
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%d problem(s) in configuration:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
 }
 
-// Unwrap lets errors.Is(err, ErrInvalid) succeed.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap lets errors.Is(err, ErrInvalid) succeed, and errors.Is(err,
+// ErrParse) too when a key or value could not be parsed.
+func (e *ValidationError) Unwrap() []error {
+	if e.parse {
+		return []error{ErrInvalid, ErrParse}
+	}
+	return []error{ErrInvalid}
+}
 
 type problems []string
 
@@ -300,13 +392,19 @@ var jobNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Validate checks the whole configuration and returns a *ValidationError
-// listing every problem, or nil.
+// listing every problem, or nil. It touches the filesystem only to check
+// that a data_dir that already exists is a directory (one that does not
+// exist yet is fine: init creates it).
 func (c *Config) Validate() error {
 	var p problems
 	if c.DataDir == "" {
 		p.add("data_dir", "required; e.g. /var/lib/custodian")
 	} else if n := len(c.SocketPath()); n > maxSocketPath {
 		p.add("data_dir", "%q is too long: the API socket %s would be %d bytes, and Unix sockets allow %d; use a shorter path", c.DataDir, c.SocketPath(), n, maxSocketPath)
+	} else if fi, err := os.Stat(c.DataDir); err == nil && !fi.IsDir() {
+		p.add("data_dir", "%s exists and is not a directory; name a directory, or a path that does not exist yet (init creates it)", c.DataDir)
+	} else if errors.Is(err, syscall.ENOTDIR) {
+		p.add("data_dir", "%s: a part of the path is not a directory; name a directory, or a path that does not exist yet under an existing directory", c.DataDir)
 	}
 	if !contains(LogLevels, c.LogLevel) {
 		p.add("log_level", "%q is not accepted; use one of %s", c.LogLevel, strings.Join(LogLevels, ", "))
@@ -437,6 +535,12 @@ func (c *Config) validateJob(p *problems, at string, j *Job) {
 	}
 	if !contains([]string{"auto", "yes", "no"}, r.Gzip) {
 		p.add(at+".records.gzip", "%q is not accepted; use auto, yes or no", r.Gzip)
+	}
+	if r.MaxInflated < 1 {
+		p.add(at+".records.max_inflated", "%d is out of range; use a positive size such as 64GiB", int64(r.MaxInflated))
+	}
+	if r.MaxInflateRatio < 2 || r.MaxInflateRatio > MaxInflateRatio {
+		p.add(at+".records.max_inflate_ratio", "%d is out of range; use a whole number from 2 to %d (deflate cannot exceed about %d:1)", r.MaxInflateRatio, MaxInflateRatio, MaxInflateRatio)
 	}
 	if j.Sequence != "" {
 		re, err := regexp.Compile(j.Sequence)

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +99,7 @@ func (d *Daemon) api(runCtx context.Context) http.Handler {
 	handle("GET /v1/audit/export", ActAuditExport, d.handleExport)
 	handle("GET /v1/audit/checkpoint", ActAuditRead, d.handleCheckpoint)
 	handle("GET /v1/audit/log", ActAuditRead, d.handleLog)
+	handle("GET /v1/vault/scrub-plan", ActReadMeta, d.handleScrubPlan)
 	handle("POST /v1/vault/verified", ActRecordScrub, d.handleScrubResult)
 	handle("POST /v1/datasets/{id}/release", ActRelease, d.handleRelease)
 	handle("POST /v1/datasets/{id}/repull", ActRepull, func(w http.ResponseWriter, r *http.Request, a Actor) error {
@@ -299,28 +303,92 @@ func (d *Daemon) handleLog(w http.ResponseWriter, r *http.Request, a Actor) erro
 	return nil
 }
 
-// ScrubReport is what `vault verify` found; the CLI decrypts locally (the
-// vault's private key never reaches the daemon) and the daemon records it.
+// ScrubReport is what `vault verify` found. The CLI decrypts locally (the
+// vault's private key never reaches the daemon), so the daemon cannot know
+// that the objects were decrypted: it records the report as a report by
+// the calling account, and only if it matches the ledger (see
+// checkScrubReport).
 type ScrubReport struct {
-	Checked int               `json:"checked"`
-	Failed  map[string]string `json:"failed"` // dataset ID -> reason
+	// LedgerSize is the ledger size of the plan the scrub followed
+	// (GET /v1/vault/scrub-plan).
+	LedgerSize int64 `json:"ledger_size"`
+	// Checked is the number of vault objects checked: all of the plan's.
+	Checked int `json:"checked"`
+	// Failed maps the object ID of each object that failed to the reason.
+	Failed map[string]string `json:"failed"`
+	// CheckedDigest is transfer.ScrubDigest of the objects checked.
+	CheckedDigest string `json:"checked_digest"`
 }
 
+// Event types of scrub reports. Installations from before scrub reports
+// were checked against the ledger hold "vault.verified" events instead;
+// they stay valid ledger entries and read as before.
+const (
+	EvScrubReported       = "vault.scrub_reported"
+	EvScrubReportRefused  = "vault.scrub_report_refused"
+	EvScrubObjectFailed   = "vault.object_failed"
+	maxScrubReason        = 4096
+	maxFailedObjectsField = 256 << 10
+)
+
+func (d *Daemon) handleScrubPlan(w http.ResponseWriter, r *http.Request, a Actor) error {
+	size, err := d.Ledger.Size()
+	if err != nil {
+		return err
+	}
+	plan, err := transfer.PlanScrub(d.Ledger, size)
+	if err != nil {
+		return err
+	}
+	if plan.Items == nil {
+		plan.Items = []transfer.ScrubItem{}
+	}
+	writeJSON(w, http.StatusOK, plan)
+	return nil
+}
+
+// handleScrubResult records a scrub report as a report by its sender, or
+// records its refusal.
 func (d *Daemon) handleScrubResult(w http.ResponseWriter, r *http.Request, a Actor) error {
 	var rep ScrubReport
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&rep); err != nil {
-		return badRequest("body: %v", err)
+		return d.refuseScrub(a, rep, http.StatusBadRequest, fmt.Sprintf("the body is not a scrub report: %v", err))
 	}
-	details := map[string]string{"checked": strconv.Itoa(rep.Checked), "failed": strconv.Itoa(len(rep.Failed))}
-	err := d.Ledger.Update(func(tx *audit.Tx) error {
-		if _, err := tx.Append(audit.Event{Actor: a.Name, Type: "vault.verified", Details: details}); err != nil {
+	plan, why, err := d.checkScrubReport(rep)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		return d.refuseScrub(a, rep, http.StatusUnprocessableEntity, why)
+	}
+	owner := make(map[string]string, len(plan.Items))
+	for _, it := range plan.Items {
+		owner[it.ObjectID] = it.Dataset.ID
+	}
+	failed := slices.Sorted(maps.Keys(rep.Failed))
+	list := strings.Join(failed, " ")
+	if len(list) > maxFailedObjectsField {
+		cut := strings.LastIndexByte(list[:maxFailedObjectsField], ' ')
+		list = list[:max(cut, 0)] + " … (the rest in vault.object_failed events)"
+	}
+	details := map[string]string{
+		"reported_by":     a.Name,
+		"objects_checked": strconv.Itoa(rep.Checked),
+		"failed":          strconv.Itoa(len(rep.Failed)),
+		"failed_objects":  list,
+		"checked_digest":  rep.CheckedDigest,
+		"ledger_size":     strconv.FormatInt(rep.LedgerSize, 10),
+		"note":            "a report by reported_by: the daemon does not hold the vault's private key and did not decrypt the objects; the counts, object IDs and digest match the ledger",
+	}
+	var recorded audit.Event
+	err = d.Ledger.Update(func(tx *audit.Tx) error {
+		var err error
+		if recorded, err = tx.Append(audit.Event{Actor: a.Name, Type: EvScrubReported, Details: details}); err != nil {
 			return err
 		}
-		for id, reason := range rep.Failed {
-			if _, ok, err := tx.Dataset(id); err != nil || !ok {
-				continue
-			}
-			if _, err := tx.Append(audit.Event{Actor: a.Name, Type: "vault.object_failed", DatasetID: id, Details: map[string]string{"reason": reason}}); err != nil {
+		for _, obj := range failed {
+			if _, err := tx.Append(audit.Event{Actor: a.Name, Type: EvScrubObjectFailed, DatasetID: owner[obj], Details: map[string]string{
+				"object_id": obj, "reason": rep.Failed[obj], "reported_by": a.Name}}); err != nil {
 				return err
 			}
 		}
@@ -329,8 +397,78 @@ func (d *Daemon) handleScrubResult(w http.ResponseWriter, r *http.Request, a Act
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"recorded": "ok"})
+	writeJSON(w, http.StatusOK, map[string]any{"recorded": EvScrubReported, "index": recorded.Index})
 	return nil
+}
+
+// checkScrubReport returns the plan rep claims to have followed and, if rep
+// does not match the ledger, why (the rule it breaks). err is an internal
+// failure.
+func (d *Daemon) checkScrubReport(rep ScrubReport) (plan transfer.ScrubPlan, why string, err error) {
+	size, err := d.Ledger.Size()
+	if err != nil {
+		return plan, "", err
+	}
+	if rep.LedgerSize < 1 || rep.LedgerSize > size {
+		return plan, fmt.Sprintf("ledger_size %d is not a size the ledger has had (1 to %d): a report must follow a plan from GET /v1/vault/scrub-plan", rep.LedgerSize, size), nil
+	}
+	if plan, err = transfer.PlanScrub(d.Ledger, rep.LedgerSize); err != nil {
+		return plan, "", err
+	}
+	if rep.Checked != len(plan.Items) {
+		return plan, fmt.Sprintf("the report says %d object(s) were checked, but the ledger's first %d entries refer to %d vault object(s): a scrub checks every one of them",
+			rep.Checked, rep.LedgerSize, len(plan.Items)), nil
+	}
+	known := make(map[string]bool, len(plan.Items))
+	for _, it := range plan.Items {
+		known[it.ObjectID] = true
+	}
+	for _, obj := range slices.Sorted(maps.Keys(rep.Failed)) {
+		if !known[obj] {
+			return plan, fmt.Sprintf("failed object %s is not a vault object on the ledger (first %d entries): failures must name objects of the plan", quoteShort(obj), rep.LedgerSize), nil
+		}
+		if len(rep.Failed[obj]) > maxScrubReason {
+			return plan, fmt.Sprintf("the reason given for object %s is longer than %d bytes", obj, maxScrubReason), nil
+		}
+	}
+	want := transfer.ScrubDigest(plan.Items)
+	switch rep.CheckedDigest {
+	case want:
+	case "":
+		return plan, "checked_digest is required: the SHA-256 of the sorted lines \"OBJECT_ID SHA256\" of the objects checked", nil
+	default:
+		return plan, fmt.Sprintf("checked_digest %s does not match the objects on the ledger (first %d entries), whose digest is %s: the report must cover exactly those objects and their SHA-256",
+			quoteShort(rep.CheckedDigest), rep.LedgerSize, want), nil
+	}
+	return plan, "", nil
+}
+
+// refuseScrub records a refused scrub report, naming its sender and the
+// rule, and returns the refusal for the client.
+func (d *Daemon) refuseScrub(a Actor, rep ScrubReport, code int, why string) error {
+	details := map[string]string{
+		"reported_by":     a.Name,
+		"reason":          why,
+		"objects_checked": strconv.Itoa(rep.Checked),
+		"failed":          strconv.Itoa(len(rep.Failed)),
+		"ledger_size":     strconv.FormatInt(rep.LedgerSize, 10),
+	}
+	if err := d.Ledger.Update(func(tx *audit.Tx) error {
+		_, err := tx.Append(audit.Event{Actor: a.Name, Type: EvScrubReportRefused, Details: details})
+		return err
+	}); err != nil {
+		return fmt.Errorf("recording the refusal of a scrub report (%s): %w", why, err)
+	}
+	return &httpError{code, fmt.Errorf("scrub report refused: %s", why)}
+}
+
+// quoteShort quotes s, cut to 80 bytes: values a client sent are named in
+// refusals without letting the client write arbitrary text to the ledger.
+func quoteShort(s string) string {
+	if len(s) > 80 {
+		s = strings.ToValidUTF8(s[:80], "") + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // ActionRequest carries the reason of an officer action.

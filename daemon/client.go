@@ -163,17 +163,21 @@ func (c *Client) Log(ctx context.Context, from int64, limit int) ([]audit.Event,
 	return evs, c.getJSON(ctx, fmt.Sprintf("/v1/audit/log?from=%d&limit=%d", from, limit), &evs)
 }
 
-// RecordScrub records a vault verification's outcome on the ledger.
-func (c *Client) RecordScrub(ctx context.Context, rep ScrubReport) error {
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return err
+// ScrubPlan returns the vault objects a scrub must check, as of the
+// ledger's current size.
+func (c *Client) ScrubPlan(ctx context.Context) (transfer.ScrubPlan, error) {
+	var p transfer.ScrubPlan
+	return p, c.getJSON(ctx, "/v1/vault/scrub-plan", &p)
+}
+
+// RecordScrub records a scrub's outcome on the ledger as a report by the
+// calling account. The daemon refuses (and records the refusal of) a report
+// that does not match the ledger; the error then names the rule.
+func (c *Client) RecordScrub(ctx context.Context, rep ScrubReport) (index int64, err error) {
+	var out struct {
+		Index int64 `json:"index"`
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/vault/verified", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	return resp.Body.Close()
+	return out.Index, c.postJSON(ctx, "/v1/vault/verified", rep, &out)
 }
 
 func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {

@@ -1237,7 +1237,7 @@ func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset,
 func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {
 	r := j.job.Records
 	gz := r.Gzip == "yes" || (r.Gzip == "auto" && strings.HasSuffix(name, ".gz"))
-	return buildSpec(r.Header, r.Trailer, r.RecordLength, gz)
+	return buildSpec(r.Header, r.Trailer, r.RecordLength, gz, int64(r.MaxInflated), r.MaxInflateRatio)
 }
 
 func newDatasetID() string {

@@ -42,6 +42,7 @@ func TestDemo(t *testing.T) {
 		"re-sent with other bytes",
 		"ledger OK",
 		"0 failed, 0 unreferenced",
+		"as a report by ",
 		"found anywhere in the vault: false",
 		"ledger FAILED verification",
 	} {

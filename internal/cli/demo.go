@@ -288,13 +288,19 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 9. Vault.
 	d.section("`custodian vault verify`: decrypt every object in memory and compare with the ledger")
-	srep, err := scrub(ctx, cfg, passphrase, ds, d.w)
+	plan, err := cl.ScrubPlan(ctx)
 	if err != nil {
 		return err
 	}
-	if err := cl.RecordScrub(ctx, srep); err != nil {
+	srep, err := scrub(ctx, cfg, passphrase, plan, d.w)
+	if err != nil {
 		return err
 	}
+	idx, err := cl.RecordScrub(ctx, srep)
+	if err != nil {
+		return err
+	}
+	d.say("Recorded on the ledger (entry %d) as a report by %s: the count, object IDs and digest match the ledger", idx, currentUser())
 
 	d.section("The vault holds no plaintext")
 	needle, err := firstRecordID(filepath.Join(outbox, good.Name))

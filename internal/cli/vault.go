@@ -24,11 +24,18 @@ func newVaultCmd(g *globals) *cobra.Command {
 		Use:   "verify --config FILE [--passphrase-file FILE]",
 		Short: "Decrypt every object (in memory, streaming) and check it against the ledger",
 		Long: `verify is the scrub: it unlocks the vault's private key in this process (the key
-never reaches the daemon), decrypts every dataset's object as a stream without
-writing plaintext anywhere, and checks its size, SHA-256 and record count
-against the ledger. It names every object that fails, reports objects no
-dataset refers to, and records the outcome on the ledger. Exit status 1 on any
-failure.`,
+never reaches the daemon), decrypts every vault object the ledger refers to
+(each dataset's current object and the earlier copies of re-pulled files) as a
+stream without writing plaintext anywhere, and checks its size, SHA-256 and
+record count against the ledger. It names every object that fails and reports
+objects no dataset refers to.
+
+With a daemon running, the outcome is recorded on the ledger as a report by
+you (the daemon cannot decrypt, so it records who reported what): the number
+of objects checked, the failed object IDs, and the digest of what was checked
+(SHA-256 over the sorted lines "OBJECT_ID SHA256"). The daemon refuses, and
+records the refusal of, a report whose count, object IDs or digest do not
+match the ledger. Exit status 1 on any failure or refusal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, cfg, err := g.client()
@@ -36,14 +43,14 @@ failure.`,
 				return err
 			}
 			ctx := cmd.Context()
-			ds, err := cl.Datasets(ctx)
+			plan, err := cl.ScrubPlan(ctx)
 			daemonUp := err == nil
 			if errors.Is(err, daemon.ErrNotRunning) {
 				// No daemon checked the installation at its start: do it here.
 				if err := daemon.CheckInstallation(cfg); err != nil {
 					return err
 				}
-				ds, err = readDatasetsDirect(cfg)
+				plan, err = readPlanDirect(cfg)
 			}
 			if err != nil {
 				return err
@@ -52,14 +59,16 @@ failure.`,
 			if err != nil {
 				return err
 			}
-			rep, err := scrub(ctx, cfg, pass, ds, g.stdout)
+			rep, err := scrub(ctx, cfg, pass, plan, g.stdout)
 			if err != nil {
 				return err
 			}
 			if daemonUp {
-				if err := cl.RecordScrub(ctx, rep); err != nil {
+				idx, err := cl.RecordScrub(ctx, rep)
+				if err != nil {
 					return fmt.Errorf("recording the result on the ledger: %w", err)
 				}
+				fmt.Fprintf(g.stdout, "Recorded on the ledger (entry %d) as a report by %s\n", idx, currentUser())
 			} else {
 				fmt.Fprintln(g.stderr, "(no daemon running: the result is not recorded on the ledger)")
 			}
@@ -74,18 +83,24 @@ failure.`,
 	return c
 }
 
-func readDatasetsDirect(cfg *configs.Config) ([]audit.Dataset, error) {
+// readPlanDirect reads the scrub plan from the ledger file when no daemon
+// runs.
+func readPlanDirect(cfg *configs.Config) (transfer.ScrubPlan, error) {
 	l, err := audit.Open(cfg.LedgerPath(), audit.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
-		return nil, err
+		return transfer.ScrubPlan{}, err
 	}
 	defer l.Close()
-	return l.Datasets()
+	size, err := l.Size()
+	if err != nil {
+		return transfer.ScrubPlan{}, err
+	}
+	return transfer.PlanScrub(l, size)
 }
 
-// scrub checks every dataset's object and reports to w.
-func scrub(ctx context.Context, cfg *configs.Config, pass []byte, ds []audit.Dataset, w io.Writer) (daemon.ScrubReport, error) {
-	rep := daemon.ScrubReport{Failed: map[string]string{}}
+// scrub checks every object of the plan and reports to w.
+func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.ScrubPlan, w io.Writer) (daemon.ScrubReport, error) {
+	rep := daemon.ScrubReport{LedgerSize: plan.LedgerSize, Failed: map[string]string{}}
 	v, err := vault.Open(cfg.VaultDir())
 	if err != nil {
 		return rep, err
@@ -95,21 +110,28 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, ds []audit.Dat
 		return rep, err
 	}
 	referenced := map[string]bool{}
-	for i, d := range ds {
-		for _, id := range d.Objects() {
-			referenced[id] = true
+	var checked []transfer.ScrubItem
+	for i, it := range plan.Items {
+		referenced[it.ObjectID] = true
+		d := it.Dataset
+		what := d.ID
+		if d.ObjectID != it.ObjectID || d.ObjectID == "" {
+			what += " (no state on the ledger)"
 		}
-		if d.ObjectID == "" {
-			continue // destroyed datasets keep no object
+		err := transfer.CheckObject(ctx, v, ident, d)
+		if ctx.Err() != nil {
+			return rep, ctx.Err() // interrupted: nothing to report
 		}
+		checked = append(checked, it)
 		rep.Checked++
-		if err := transfer.CheckObject(ctx, v, ident, d); err != nil {
-			rep.Failed[d.ID] = err.Error()
-			fmt.Fprintf(w, "FAIL  %s  %s\n", d.ID, err)
+		if err != nil {
+			rep.Failed[it.ObjectID] = err.Error()
+			fmt.Fprintf(w, "FAIL  %s  %s\n", what, err)
 			continue
 		}
-		fmt.Fprintf(w, "ok    %s  %d/%d  %s  %d records\n", d.ID, i+1, len(ds), humanBytes(d.Size), d.Records)
+		fmt.Fprintf(w, "ok    %s  %s  %d/%d  %s  %d records\n", what, it.ObjectID, i+1, len(plan.Items), humanBytes(d.Size), d.Records)
 	}
+	rep.CheckedDigest = transfer.ScrubDigest(checked)
 	ids, err := v.List()
 	if err != nil {
 		return rep, err
@@ -122,7 +144,7 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, ds []audit.Dat
 	}
 	sort.Strings(orphans)
 	for _, id := range orphans {
-		fmt.Fprintf(w, "WARN  object %s is referenced by no dataset (removed on the daemon's next start)\n", id)
+		fmt.Fprintf(w, "WARN  object %s is referenced by no dataset (as of ledger entry %d; removed on the daemon's next start if still unreferenced)\n", id, plan.LedgerSize)
 	}
 	fmt.Fprintf(w, "Vault verify: %d object(s) checked, %d failed, %d unreferenced\n", rep.Checked, len(rep.Failed), len(orphans))
 	return rep, nil

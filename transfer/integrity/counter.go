@@ -33,6 +33,46 @@ type CountSpec struct {
 	// Gzip says the bytes written are gzip data (one or more members); the
 	// decompressed stream is counted.
 	Gzip bool
+	// MaxInflated bounds, in Gzip mode, the decompressed size in bytes;
+	// zero or less means DefaultMaxInflated. Past it decompression stops:
+	// exactly MaxInflated bytes are counted and a problem names the limit.
+	MaxInflated int64
+	// MaxInflateRatio bounds, in Gzip mode, the decompressed bytes per
+	// compressed byte read so far, checked once more than InflateRatioFloor
+	// bytes were inflated; zero or less means DefaultMaxInflateRatio. Past
+	// it decompression stops and a problem names the limit.
+	MaxInflateRatio int
+}
+
+// Decompression ceilings. A gzip "bomb" of a few megabytes can inflate to
+// terabytes (deflate reaches about 1032:1, and nested or concatenated
+// members multiply nothing but the time spent); without a ceiling the
+// counter would spend minutes of CPU on it.
+const (
+	// DefaultMaxInflated is well above the largest registry extract
+	// (a few GiB of text) yet bounds the CPU time to about a minute.
+	DefaultMaxInflated = 64 << 30
+	// DefaultMaxInflateRatio: registry text compresses about 5-10:1 and
+	// space-padded fixed-width records rarely beyond 30:1; 200:1 leaves a
+	// wide margin, while a bomb (about 1000:1) is stopped after a few MiB.
+	DefaultMaxInflateRatio = 200
+	// InflateRatioFloor is how much must have been inflated before the
+	// ratio is checked, so that a small file with a long run of one byte
+	// at its start is not refused.
+	InflateRatioFloor = 1 << 20
+)
+
+// InflateLimits returns the ceilings in effect: MaxInflated and
+// MaxInflateRatio, or their defaults.
+func (s CountSpec) InflateLimits() (maxInflated int64, maxRatio int) {
+	maxInflated, maxRatio = s.MaxInflated, s.MaxInflateRatio
+	if maxInflated <= 0 {
+		maxInflated = DefaultMaxInflated
+	}
+	if maxRatio <= 0 {
+		maxRatio = DefaultMaxInflateRatio
+	}
+	return maxInflated, maxRatio
 }
 
 // CountResult is what a Counter found. Problems are content problems that
@@ -83,6 +123,9 @@ type Counter struct {
 	gzip   bool
 	closed bool
 
+	maxInflated int64 // Gzip mode: the ceilings in effect
+	maxRatio    int
+
 	// Gzip mode: Write feeds pw; a goroutine reads the other end,
 	// decompresses and feeds s.
 	mu     sync.Mutex // guards s and gzErr while the goroutine runs
@@ -96,6 +139,7 @@ type Counter struct {
 // NewCounter returns a Counter for files laid out as spec says.
 func NewCounter(spec CountSpec) *Counter {
 	c := &Counter{gzip: spec.Gzip}
+	c.maxInflated, c.maxRatio = spec.InflateLimits()
 	c.s = scanner{header: spec.Header, trailer: spec.Trailer}
 	if spec.RecordLength > 0 {
 		c.s.recLen = int64(spec.RecordLength)
@@ -195,10 +239,51 @@ func (c *Counter) inflate(pr *io.PipeReader) {
 	}
 }
 
-// decompress feeds the decompressed stream from r to the scanner.
+// inflateLimitError: decompression stopped at a ceiling.
+type inflateLimitError struct {
+	ratio   bool  // the ratio ceiling, else the size ceiling
+	limit   int64 // the ceiling
+	out, in int64 // bytes inflated (and counted), compressed bytes read
+}
+
+func (e *inflateLimitError) Error() string {
+	if e.ratio {
+		return fmt.Sprintf("%d bytes inflated from %d compressed bytes, more than %d:1, the ceiling set by records.max_inflate_ratio; decompression stopped there",
+			e.out, e.in, e.limit)
+	}
+	return fmt.Sprintf("more than %s after decompression, the ceiling set by records.max_inflated; decompression stopped there and records were counted up to it",
+		FormatBytes(e.limit))
+}
+
+// countingReader counts the compressed bytes the decompressor consumed. It
+// is an io.ByteReader, so gzip and flate read from it directly and the
+// count is exact: it depends only on the stream, never on how the input
+// was split into writes, so a scrub stops where ingest stopped.
+type countingReader struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}
+
+// decompress feeds the decompressed stream from r to the scanner, up to
+// the ceilings.
 func (c *Counter) decompress(r io.Reader) error {
 	// A large read buffer means fewer hand-offs through the pipe.
-	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 64<<10))
+	in := &countingReader{r: bufio.NewReaderSize(r, 64<<10)}
+	zr, err := gzip.NewReader(in)
 	if err == io.EOF {
 		return errGzipEmpty
 	}
@@ -206,12 +291,23 @@ func (c *Counter) decompress(r io.Reader) error {
 		return err
 	}
 	buf := make([]byte, 64<<10)
+	var out int64
 	for {
 		n, err := zr.Read(buf)
 		if n > 0 {
+			if int64(n) > c.maxInflated-out {
+				c.mu.Lock()
+				c.s.write(buf[:c.maxInflated-out])
+				c.mu.Unlock()
+				return &inflateLimitError{limit: c.maxInflated, out: c.maxInflated, in: in.n}
+			}
 			c.mu.Lock()
 			c.s.write(buf[:n])
 			c.mu.Unlock()
+			out += int64(n)
+			if out > InflateRatioFloor && float64(out) > float64(c.maxRatio)*float64(in.n) {
+				return &inflateLimitError{ratio: true, limit: int64(c.maxRatio), out: out, in: in.n}
+			}
 		}
 		if err == io.EOF {
 			return nil
@@ -222,11 +318,28 @@ func (c *Counter) decompress(r io.Reader) error {
 	}
 }
 
+// FormatBytes writes n in the largest binary unit that divides it (64 GiB,
+// 1536 KiB), else in bytes.
+func FormatBytes(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // gzipProblem describes why decompression stopped; in is the number of
 // compressed bytes received.
 func gzipProblem(err error, in int64) string {
 	var corrupt flate.CorruptInputError
+	var limit *inflateLimitError
 	switch {
+	case errors.As(err, &limit):
+		return "gzip: " + limit.Error()
 	case errors.Is(err, errGzipEmpty):
 		return "gzip: input is empty, want at least one gzip member"
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -558,6 +558,7 @@ func FuzzCounter(f *testing.F) {
 	f.Add([]byte("\r\n\r\r\n\n"), uint8(7), uint8(0), uint8(2))
 	f.Add([]byte("TRL|99999999999999999999"), uint8(5), uint8(0), uint8(2))
 	f.Add([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"), uint8(1), uint8(0), uint8(4))
+	f.Add([]byte("HDR|2\nab\ncd\nTRL|2\n"), uint8(6), uint8(2), uint8(11))
 	f.Fuzz(func(t *testing.T, data []byte, chunk, recLen, flags uint8) {
 		spec := CountSpec{RecordLength: int(recLen % 8)}
 		if flags&1 != 0 {
@@ -603,6 +604,126 @@ func FuzzCounter(f *testing.F) {
 		spec.Gzip = true
 		if got := count(t, spec, gz(t, data), int(chunk)+1); !reflect.DeepEqual(got, whole) {
 			t.Fatalf("gzip of the input:\n got %#v\nwant %#v", got, whole)
+		}
+		if flags&8 != 0 && len(data) > 0 {
+			// A size ceiling inside the input: exactly the first limit
+			// bytes are counted, however the input is split, and the
+			// first problem says decompression stopped.
+			limit := int(chunk)%len(data) + 1
+			spec.MaxInflated = int64(limit)
+			got := count(t, spec, gz(t, data), 0)
+			if c := count(t, spec, gz(t, data), int(recLen)+1); !reflect.DeepEqual(c, got) {
+				t.Fatalf("ceiling %d, chunks of %d:\n got %#v\nwant %#v", limit, int(recLen)+1, c, got)
+			}
+			plain := spec
+			plain.Gzip = false
+			want := count(t, plain, data[:limit], 0)
+			if limit < len(data) {
+				want.Problems = append([]string{"gzip: more than " + FormatBytes(int64(limit)) + " after decompression, the ceiling set by records.max_inflated; decompression stopped there and records were counted up to it"}, want.Problems...)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("ceiling %d:\n got %#v\nwant %#v", limit, got, want)
+			}
+		}
+	})
+}
+
+// newlineBomb is a gzip stream of n line feeds between a header and a
+// trailer declaring n records: about 1000:1, every byte a record.
+func newlineBomb(t testing.TB, n int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	w.Write([]byte("HDR|" + itoa(n) + "\n"))
+	lf := bytes.Repeat([]byte("\n"), 1<<20)
+	for left := n; left > 0; left -= min(left, len(lf)) {
+		w.Write(lf[:min(left, len(lf))])
+	}
+	w.Write([]byte("TRL|" + itoa(n) + "\n"))
+	w.Close()
+	return b.Bytes()
+}
+
+// TestCounterGzipBombStops: with no limit configured, the default ratio
+// ceiling stops decompression of a 1000:1 stream early and says why; the
+// counts cover only what was inflated.
+func TestCounterGzipBombStops(t *testing.T) {
+	bomb := newlineBomb(t, 16<<20) // 16 MiB inflated from about 16 KiB
+	got := count(t, CountSpec{Header: hdrRE, Trailer: trlRE, Gzip: true}, bomb, 0)
+	if len(got.Problems) == 0 || !strings.Contains(got.Problems[0], "records.max_inflate_ratio") {
+		t.Fatalf("Problems %q, want the ratio ceiling first", got.Problems)
+	}
+	if got.Lines >= 16<<20 {
+		t.Fatalf("%d lines counted: decompression did not stop", got.Lines)
+	}
+}
+
+// TestCounterInflateCeilings: the size and ratio ceilings stop
+// decompression at a point that depends only on the stream (so a scrub
+// recounts exactly what ingest counted), name the configuration key, and
+// leave ordinary files alone.
+func TestCounterInflateCeilings(t *testing.T) {
+	bomb := newlineBomb(t, 8<<20)
+	spec := CountSpec{Header: hdrRE, Trailer: trlRE, Gzip: true}
+
+	t.Run("size", func(t *testing.T) {
+		s := spec
+		s.MaxInflated = 3<<20 + 5
+		s.MaxInflateRatio = 1032 // deflate's maximum: only the size applies
+		got := count(t, s, bomb, 0)
+		want := "gzip: more than 3145733 bytes after decompression, the ceiling set by records.max_inflated"
+		if len(got.Problems) == 0 || !strings.HasPrefix(got.Problems[0], want) {
+			t.Fatalf("Problems %q, want first %q", got.Problems, want)
+		}
+		// "HDR|8388608\n" is 12 bytes, then one line per byte.
+		if wantLines := int64(3<<20 + 5 - 12 + 1); got.Lines != wantLines {
+			t.Fatalf("Lines = %d, want %d: exactly the ceiling is counted", got.Lines, wantLines)
+		}
+		for _, chunk := range []int{1, 7, 4096, 1 << 16} {
+			if c := count(t, s, bomb, chunk); !reflect.DeepEqual(c, got) {
+				t.Fatalf("chunks of %d:\n got %#v\nwant %#v", chunk, c, got)
+			}
+		}
+	})
+
+	t.Run("ratio", func(t *testing.T) {
+		s := spec
+		s.MaxInflateRatio = 50
+		got := count(t, s, bomb, 0)
+		if len(got.Problems) == 0 || !strings.Contains(got.Problems[0], "more than 50:1, the ceiling set by records.max_inflate_ratio") {
+			t.Fatalf("Problems %q", got.Problems)
+		}
+		if got.Lines > 2<<20 {
+			t.Fatalf("Lines = %d: the ratio ceiling stops soon after %d bytes", got.Lines, InflateRatioFloor)
+		}
+		for _, chunk := range []int{1, 13, 1 << 16} {
+			if c := count(t, s, bomb, chunk); !reflect.DeepEqual(c, got) {
+				t.Fatalf("chunks of %d:\n got %#v\nwant %#v", chunk, c, got)
+			}
+		}
+	})
+
+	t.Run("within the ceilings", func(t *testing.T) {
+		s := spec
+		s.MaxInflated = 8<<20 + 64
+		s.MaxInflateRatio = 1032
+		if got := count(t, s, bomb, 0); got.Problems != nil || got.Records != 8<<20 {
+			t.Fatalf("Records %d, Problems %q", got.Records, got.Problems)
+		}
+		// Below the floor the ratio is not checked: 1 MiB of line feeds
+		// compresses about 1000:1.
+		small := newlineBomb(t, InflateRatioFloor-100)
+		if got := count(t, CountSpec{Gzip: true}, small, 0); got.Problems != nil {
+			t.Fatalf("Problems %q", got.Problems)
+		}
+	})
+
+	t.Run("defaults", func(t *testing.T) {
+		if n, r := (CountSpec{}).InflateLimits(); n != DefaultMaxInflated || r != DefaultMaxInflateRatio {
+			t.Fatalf("InflateLimits() = %d, %d", n, r)
+		}
+		if FormatBytes(64<<30) != "64 GiB" || FormatBytes(1536<<10) != "1536 KiB" || FormatBytes(1000) != "1000 bytes" {
+			t.Fatal("FormatBytes")
 		}
 	})
 }
