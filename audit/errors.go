@@ -33,6 +33,10 @@ var (
 	// the recorded dataset in Dataset.Supersedes.
 	ErrDuplicateRemote = errors.New("audit: remote file already recorded for another dataset")
 
+	// ErrTransition is returned by [Tx.Append] for a state change the
+	// custody rules forbid ([CheckTransition]); nothing is written.
+	ErrTransition = errors.New("audit: state change not allowed")
+
 	// ErrRecorded is returned by [Tx.Append] for an event whose once key
 	// ([OnceKey]) is already on the ledger; nothing is written.
 	ErrRecorded = errors.New("audit: already recorded")

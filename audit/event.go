@@ -9,18 +9,6 @@ import (
 	"unicode/utf8"
 )
 
-// Dataset states. The state is a free string; these are the ones the
-// daemon uses.
-const (
-	StateVerified    = "verified"
-	StateQuarantined = "quarantined"
-	StateUnverified  = "unverified"
-	StateHeld        = "held"
-	// StateReleased: a quarantined dataset the officer accepted, with a
-	// reason on the ledger, although its completeness was not proven.
-	StateReleased = "released"
-)
-
 // OnceKey is the Details key of an event that may be recorded only once
 // ([Tx.AppendOnce]): no two events of a ledger carry the same value.
 const OnceKey = "once_key"
@@ -45,7 +33,7 @@ type Event struct {
 	Index     int64             `json:"index"`
 	Time      time.Time         `json:"time"`  // UTC, set by Append if zero
 	Actor     string            `json:"actor"` // the one person (or "system:<name>") answerable for the action; required
-	Type      string            `json:"type"`  // e.g. "dataset.received", "job.failed"; required
+	Type      EventType         `json:"type"`  // one of the catalogue (custody.go); required
 	Job       string            `json:"job,omitempty"`
 	DatasetID string            `json:"dataset_id,omitempty"`
 	Details   map[string]string `json:"details,omitempty"` // metadata only, never record contents
@@ -66,7 +54,7 @@ type Dataset struct {
 	SHA256          string            `json:"sha256"`  // hex of received bytes
 	Records         int64             `json:"records"` // counted
 	DeclaredRecords int64             `json:"declared_records"`
-	State           string            `json:"state"` // StateVerified, StateQuarantined, ...
+	State           State             `json:"state"` // StateVerified, StateQuarantined, ...
 	Reason          string            `json:"reason,omitempty"`
 	Purpose         string            `json:"purpose"`
 	ObjectID        string            `json:"object_id"` // vault object holding the ciphertext
@@ -115,14 +103,14 @@ func validateEvent(ev *Event) error {
 	if strings.TrimSpace(ev.Actor) == "" {
 		return fmt.Errorf("actor is required")
 	}
-	if strings.TrimSpace(ev.Type) == "" {
+	if strings.TrimSpace(string(ev.Type)) == "" {
 		return fmt.Errorf("type is required")
 	}
 	if ev.Time.IsZero() {
 		return fmt.Errorf("time is required")
 	}
 	for _, f := range [...]struct{ name, v string }{
-		{"actor", ev.Actor}, {"type", ev.Type}, {"job", ev.Job}, {"dataset_id", ev.DatasetID},
+		{"actor", ev.Actor}, {"type", string(ev.Type)}, {"job", ev.Job}, {"dataset_id", ev.DatasetID},
 	} {
 		if !utf8.ValidString(f.v) {
 			return fmt.Errorf("%s is not valid UTF-8", f.name)
@@ -147,12 +135,12 @@ func validateEvent(ev *Event) error {
 	if d.ID != ev.DatasetID {
 		return fmt.Errorf("dataset.id %q does not match dataset_id %q", d.ID, ev.DatasetID)
 	}
-	if strings.TrimSpace(d.State) == "" {
+	if strings.TrimSpace(string(d.State)) == "" {
 		return fmt.Errorf("dataset %s: state is required", d.ID)
 	}
 	for _, f := range [...]struct{ name, v string }{
 		{"job", d.Job}, {"source", d.Source}, {"kind", d.Kind}, {"remote_path", d.RemotePath},
-		{"sha256", d.SHA256}, {"state", d.State}, {"reason", d.Reason}, {"purpose", d.Purpose},
+		{"sha256", d.SHA256}, {"state", string(d.State)}, {"reason", d.Reason}, {"purpose", d.Purpose},
 		{"object_id", d.ObjectID}, {"custodian", d.Custodian},
 	} {
 		if !utf8.ValidString(f.v) {

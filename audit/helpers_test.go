@@ -41,7 +41,7 @@ func openTest(t testing.TB, key testKey) (*Ledger, string) {
 
 var baseTime = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
-func testDataset(i int, state string) *Dataset {
+func testDataset(i int, state State) *Dataset {
 	return &Dataset{
 		ID:              fmt.Sprintf("ds-%06d", i),
 		Job:             "daily-extract",
@@ -76,20 +76,20 @@ func genEvent(i int) Event {
 	}
 	switch i % 4 {
 	case 0:
-		ev.Type = "dataset.received"
-		ev.Dataset = testDataset(ds, StateUnverified)
+		ev.Type = EvDatasetReceived
+		ev.Dataset = testDataset(ds, StateHeld)
 	case 1:
-		ev.Type = "dataset.verified"
+		ev.Type = EvDatasetReleased
 		d := testDataset(ds, StateVerified)
 		d.UpdatedAt = ev.Time
 		ev.Dataset = d
 	case 2:
-		ev.Type = "dataset.accessed"
+		ev.Type = EvRemoteDelete
 		ev.Actor = "a.analyst@agency.example"
 		ev.DatasetID = fmt.Sprintf("ds-%06d", ds)
 		ev.Details = map[string]string{"purpose": "quarterly report", "ticket": fmt.Sprint("REQ-", i)}
 	case 3:
-		ev.Type = "job.completed"
+		ev.Type = EvJobFinished
 		ev.Details = map[string]string{"files": "1", "duration": "3.2s"}
 	}
 	return ev

@@ -111,7 +111,7 @@ func TestAppendDefaults(t *testing.T) {
 		Actor:   "alice",
 		Type:    "dataset.received",
 		Details: details,
-		Dataset: &Dataset{ID: "d1", State: StateUnverified, RemoteMtime: time.Date(2025, 1, 2, 3, 4, 5, 6, paris)},
+		Dataset: &Dataset{ID: "d1", State: StateHeld, RemoteMtime: time.Date(2025, 1, 2, 3, 4, 5, 6, paris)},
 	}
 	var out Event
 	before := time.Now()
@@ -144,7 +144,7 @@ func TestAppendDefaults(t *testing.T) {
 	}
 	// A later state keeps ReceivedAt.
 	err = l.Update(func(tx *Tx) error {
-		_, err := tx.Append(Event{Actor: "bob", Type: "dataset.verified", Time: out.Time.Add(time.Hour),
+		_, err := tx.Append(Event{Actor: "bob", Type: EvDatasetReleased, Time: out.Time.Add(time.Hour),
 			Dataset: &Dataset{ID: "d1", State: StateVerified}})
 		return err
 	})
@@ -162,25 +162,25 @@ func TestAppendDefaults(t *testing.T) {
 
 func TestAppendValidation(t *testing.T) {
 	l, _ := openTest(t, newTestKey(t, "test"))
-	ok := Event{Actor: "alice", Type: "x"}
+	ok := Event{Actor: "alice", Type: EvJobStarted}
 	tests := []struct {
 		name string
 		ev   Event
 		want error
 	}{
-		{"no actor", Event{Type: "x"}, ErrInvalidEvent},
-		{"blank actor", Event{Actor: "  ", Type: "x"}, ErrInvalidEvent},
+		{"no actor", Event{Type: EvJobStarted}, ErrInvalidEvent},
+		{"blank actor", Event{Actor: "  ", Type: EvJobStarted}, ErrInvalidEvent},
 		{"no type", Event{Actor: "alice"}, ErrInvalidEvent},
-		{"invalid utf8", Event{Actor: "al\xffice", Type: "x"}, ErrInvalidEvent},
-		{"invalid utf8 in details", Event{Actor: "a", Type: "x", Details: map[string]string{"k": "\xff"}}, ErrInvalidEvent},
-		{"NUL in dataset id", Event{Actor: "a", Type: "x", DatasetID: "a\x00b"}, ErrInvalidEvent},
-		{"long dataset id", Event{Actor: "a", Type: "x", DatasetID: strings.Repeat("x", MaxIDSize+1)}, ErrInvalidEvent},
-		{"dataset id mismatch", Event{Actor: "a", Type: "x", DatasetID: "a", Dataset: &Dataset{ID: "b", State: "s"}}, ErrInvalidEvent},
-		{"dataset without id", Event{Actor: "a", Type: "x", Dataset: &Dataset{State: "s"}}, ErrInvalidEvent},
-		{"dataset without state", Event{Actor: "a", Type: "x", Dataset: &Dataset{ID: "d"}}, ErrInvalidEvent},
-		{"NUL in source", Event{Actor: "a", Type: "x", Dataset: &Dataset{ID: "d", State: "s", Source: "a\x00"}}, ErrInvalidEvent},
-		{"time out of range", Event{Actor: "a", Type: "x", Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidEvent},
-		{"too large", Event{Actor: "a", Type: "x", Details: map[string]string{"blob": strings.Repeat("x", MaxEventSize)}}, ErrInvalidEvent},
+		{"invalid utf8", Event{Actor: "al\xffice", Type: EvJobStarted}, ErrInvalidEvent},
+		{"invalid utf8 in details", Event{Actor: "a", Type: EvJobStarted, Details: map[string]string{"k": "\xff"}}, ErrInvalidEvent},
+		{"NUL in dataset id", Event{Actor: "a", Type: EvJobStarted, DatasetID: "a\x00b"}, ErrInvalidEvent},
+		{"long dataset id", Event{Actor: "a", Type: EvJobStarted, DatasetID: strings.Repeat("x", MaxIDSize+1)}, ErrInvalidEvent},
+		{"dataset id mismatch", Event{Actor: "a", Type: EvJobStarted, DatasetID: "a", Dataset: &Dataset{ID: "b", State: "s"}}, ErrInvalidEvent},
+		{"dataset without id", Event{Actor: "a", Type: EvJobStarted, Dataset: &Dataset{State: "s"}}, ErrInvalidEvent},
+		{"dataset without state", Event{Actor: "a", Type: EvJobStarted, Dataset: &Dataset{ID: "d"}}, ErrInvalidEvent},
+		{"NUL in source", Event{Actor: "a", Type: EvJobStarted, Dataset: &Dataset{ID: "d", State: "s", Source: "a\x00"}}, ErrInvalidEvent},
+		{"time out of range", Event{Actor: "a", Type: EvJobStarted, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, ErrInvalidEvent},
+		{"too large", Event{Actor: "a", Type: EvJobStarted, Details: map[string]string{"blob": strings.Repeat("x", MaxEventSize)}}, ErrInvalidEvent},
 	}
 	err := l.Update(func(tx *Tx) error {
 		for _, tt := range tests {
@@ -209,7 +209,7 @@ func TestAppendValidation(t *testing.T) {
 
 func TestUpdateAtomic(t *testing.T) {
 	l, _ := openTest(t, newTestKey(t, "test"))
-	fill(t, l, 0, 4)
+	fill(t, l, 0, 1) // ds-000000 received, held
 	cp0, err := l.Checkpoint()
 	if err != nil {
 		t.Fatal(err)
@@ -221,12 +221,12 @@ func TestUpdateAtomic(t *testing.T) {
 		if err != nil || !ok {
 			return errors.Join(err, errors.New("dataset missing"))
 		}
-		d.State, d.Reason = StateQuarantined, "record count mismatch"
-		if _, err := tx.Append(Event{Actor: "bob", Type: "dataset.quarantined", Dataset: &d}); err != nil {
+		d.State, d.Reason = StateVerified, "released: sequence gap explained"
+		if _, err := tx.Append(Event{Actor: "bob", Type: EvDatasetReleased, Dataset: &d}); err != nil {
 			return err
 		}
 		// ... and are visible inside the transaction.
-		if d2, _, _ := tx.Dataset("ds-000000"); d2.State != StateQuarantined {
+		if d2, _, _ := tx.Dataset("ds-000000"); d2.State != StateVerified {
 			t.Errorf("state in tx %q", d2.State)
 		}
 		return nil
@@ -234,7 +234,7 @@ func TestUpdateAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, _, _ := l.Dataset("ds-000000"); d.State != StateQuarantined {
+	if d, _, _ := l.Dataset("ds-000000"); d.State != StateVerified {
 		t.Fatalf("state %q after commit", d.State)
 	}
 	cp1, _ := l.Checkpoint()
@@ -242,9 +242,7 @@ func TestUpdateAtomic(t *testing.T) {
 	// If fn fails, nothing is written: no event, no state, no index, no checkpoint.
 	boom := errors.New("boom")
 	err = l.Update(func(tx *Tx) error {
-		d, _, _ := tx.Dataset("ds-000000")
-		d.State = StateHeld
-		if _, err := tx.Append(Event{Actor: "bob", Type: "dataset.held", Dataset: &d}); err != nil {
+		if _, err := tx.Append(Event{Actor: "bob", Type: EvDatasetSuperseded, DatasetID: "ds-000000"}); err != nil {
 			return err
 		}
 		nd := testDataset(99, StateUnverified)
@@ -256,10 +254,10 @@ func TestUpdateAtomic(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Update error %v, want boom", err)
 	}
-	if n, _ := l.Size(); n != 5 {
-		t.Errorf("size %d after failed update, want 5", n)
+	if n, _ := l.Size(); n != 2 {
+		t.Errorf("size %d after failed update, want 2", n)
 	}
-	if d, _, _ := l.Dataset("ds-000000"); d.State != StateQuarantined {
+	if d, _, _ := l.Dataset("ds-000000"); d.State != StateVerified {
 		t.Errorf("state %q after failed update", d.State)
 	}
 	if _, ok, _ := l.Dataset("ds-000099"); ok {
@@ -285,7 +283,7 @@ func TestTxClosed(t *testing.T) {
 	if err := l.Update(func(tx *Tx) error { saved = tx; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := saved.Append(Event{Actor: "a", Type: "x"}); !errors.Is(err, ErrTxClosed) {
+	if _, err := saved.Append(Event{Actor: "a", Type: EvJobStarted}); !errors.Is(err, ErrTxClosed) {
 		t.Errorf("Append after Update: %v", err)
 	}
 	if _, _, err := saved.Dataset("x"); !errors.Is(err, ErrTxClosed) {
@@ -299,7 +297,7 @@ func TestTimeline(t *testing.T) {
 	ids := []string{"a", "ab", "a", "b", "ab", "a", ""}
 	err := l.Update(func(tx *Tx) error {
 		for _, id := range ids {
-			if _, err := tx.Append(Event{Actor: "x", Type: "t", DatasetID: id}); err != nil {
+			if _, err := tx.Append(Event{Actor: "x", Type: EvJobStarted, DatasetID: id}); err != nil {
 				return err
 			}
 		}
@@ -354,7 +352,7 @@ func equalInts(a, b []int64) bool {
 
 func TestRemoteDataset(t *testing.T) {
 	l, _ := openTest(t, newTestKey(t, "test"))
-	d := testDataset(1, StateUnverified)
+	d := testDataset(1, StateHeld)
 	err := l.Update(func(tx *Tx) error {
 		if _, ok, _ := tx.RemoteDataset(d.Source, d.RemotePath); ok {
 			t.Error("remote known before append")
@@ -399,7 +397,11 @@ func TestRemoteDataset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := l.Update(func(tx *Tx) error {
-			_, err := tx.Append(Event{Actor: "x", Type: "t", Dataset: tt.ds})
+			typ := EvDatasetReceived
+			if tt.ds.ID == d.ID {
+				typ = EvDatasetReleased
+			}
+			_, err := tx.Append(Event{Actor: "x", Type: typ, Dataset: tt.ds})
 			return err
 		})
 		if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
@@ -530,9 +532,9 @@ func TestSigner(t *testing.T) {
 
 func TestCanonicalEncoding(t *testing.T) {
 	evs := []Event{
-		{Index: 0, Time: baseTime, Actor: "a", Type: "t"},
-		{Index: 1, Time: baseTime, Actor: "<script>&\u2028", Type: "t", Details: map[string]string{"z": "1", "a": "\"quoted\""}},
-		{Index: 2, Time: baseTime, Actor: "a", Type: "t", DatasetID: "d", Dataset: &Dataset{ID: "d", State: "s",
+		{Index: 0, Time: baseTime, Actor: "a", Type: EvJobStarted},
+		{Index: 1, Time: baseTime, Actor: "<script>&\u2028", Type: EvJobStarted, Details: map[string]string{"z": "1", "a": "\"quoted\""}},
+		{Index: 2, Time: baseTime, Actor: "a", Type: EvJobStarted, DatasetID: "d", Dataset: &Dataset{ID: "d", State: "s",
 			Integrity: map[string]string{"dataset": "x", "a": "b"}}},
 		genEvent(0), genEvent(1), genEvent(2), genEvent(3),
 	}

@@ -49,7 +49,6 @@ func TestSupersedes(t *testing.T) {
 	// A later state may not change the link.
 	again := *second
 	again.Supersedes = ""
-	again.State = StateReleased
 	if err := appendDS(&again); !errors.Is(err, ErrInvalidEvent) {
 		t.Fatalf("supersedes changed on a later state: %v", err)
 	}

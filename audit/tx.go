@@ -19,6 +19,11 @@ type Tx struct {
 	err    error // a write failed: the transaction must not commit
 }
 
+// testSkipTransitions lets a test write a state change the custody rules
+// forbid, as a faulty or hostile writer holding the signing key could, to
+// prove that Verify finds it.
+var testSkipTransitions bool
+
 // emptyValue is the value of timeline entries. bbolt keeps a reference to
 // values until commit; this one is never modified.
 var emptyValue = []byte{}
@@ -69,6 +74,12 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 	if err := validateEvent(&ev); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrInvalidEvent, err)
 	}
+	if !ev.Type.Known() {
+		return Event{}, fmt.Errorf("%w: unknown event type %q (the catalogue is in audit/custody.go and docs/ledger-format.md)", ErrInvalidEvent, ev.Type)
+	}
+	if d == nil && ev.Type.ChangesState() {
+		return Event{}, fmt.Errorf("%w: a %s event must carry the dataset's new state", ErrInvalidEvent, ev.Type)
+	}
 	if d != nil {
 		prev, ok, err := getDataset(tx.b, d.ID)
 		if err != nil {
@@ -100,6 +111,13 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 						ErrInvalidEvent, d.ID, d.Supersedes, d.Source, d.RemotePath)
 				}
 			}
+		}
+		from := State("")
+		if exists {
+			from = prev.State
+		}
+		if err := CheckTransition(ev.Type, from, d.State); err != nil && !testSkipTransitions {
+			return Event{}, fmt.Errorf("%w: dataset %s: %v", ErrTransition, d.ID, err)
 		}
 		if d.UpdatedAt.IsZero() {
 			d.UpdatedAt = ev.Time

@@ -52,6 +52,7 @@ const (
 	ProblemRemote       = "remote"        // remote index differs from events
 	ProblemTimeline     = "timeline"      // timeline index differs from events
 	ProblemOnce         = "once"          // once index differs from events
+	ProblemTransition   = "transition"    // a state change the custody rules forbid
 )
 
 // Problem is one discrepancy found by [Verify].
@@ -233,6 +234,8 @@ type leafResult struct {
 	remotePath string
 	supersedes string
 	onceKey    string
+	typ        EventType
+	state      State
 	problems   []Problem
 }
 
@@ -273,6 +276,7 @@ func (w *leafWorker) check(pos int64, k, v []byte, r *leafResult) {
 	}
 	r.datasetID = ev.DatasetID
 	r.onceKey = ev.Details[OnceKey]
+	r.typ = ev.Type
 	if d := ev.Dataset; d != nil {
 		if ds == nil {
 			ds, _ = json.Marshal(d)
@@ -281,7 +285,7 @@ func (w *leafWorker) check(pos int64, k, v []byte, r *leafResult) {
 		if d.hasRemote() {
 			r.source, r.remotePath = d.Source, d.RemotePath
 		}
-		r.supersedes = d.Supersedes
+		r.supersedes, r.state = d.Supersedes, d.State
 	}
 }
 
@@ -328,6 +332,7 @@ type dsTrack struct {
 	source      string  // remote file of the first state
 	remotePath  string
 	supersedes  string // dataset of the earlier delivery, from the first state
+	state       State  // last state
 	seen        bool
 }
 
@@ -575,6 +580,12 @@ func (v *verifier) merge(c *chunk) error {
 			t := v.track(r.datasetID)
 			t.events = append(t.events, key)
 			if r.hasDataset {
+				// Replay the custody rules: every state change must be
+				// one the transition table allows.
+				if err := CheckTransition(r.typ, t.state, r.state); err != nil {
+					v.ps.add(key, ProblemTransition, "dataset %q: %v", r.datasetID, err)
+				}
+				t.state = r.state
 				if t.first < 0 {
 					t.first = key
 					t.source, t.remotePath, t.supersedes = r.source, r.remotePath, r.supersedes

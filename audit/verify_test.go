@@ -376,7 +376,7 @@ func TestVerifyTamper(t *testing.T) {
 		{
 			name: "event appended without signature",
 			tamper: func(t *testing.T, tx *bolt.Tx) error {
-				ev := Event{Index: fixtureSize, Time: baseTime, Actor: "mallory", Type: "dataset.accessed"}
+				ev := Event{Index: fixtureSize, Time: baseTime, Actor: "mallory", Type: EvRemoteDelete}
 				leaf, _, err := encodeEvent(&ev)
 				if err != nil {
 					return err
@@ -654,7 +654,7 @@ func TestVerifyKeptCheckpoint(t *testing.T) {
 	fork, _ := openTest(t, key)
 	fill(t, fork, 0, 5)
 	if err := fork.Update(func(tx *Tx) error {
-		_, err := tx.Append(Event{Time: baseTime, Actor: "mallory", Type: "job.completed"})
+		_, err := tx.Append(Event{Time: baseTime, Actor: "mallory", Type: EvJobFinished})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -737,7 +737,7 @@ func TestUpdateRefusesCorruptLog(t *testing.T) {
 	}
 	defer l.Close()
 	err = l.Update(func(tx *Tx) error {
-		_, err := tx.Append(Event{Actor: "a", Type: "t"})
+		_, err := tx.Append(Event{Actor: "a", Type: EvJobStarted})
 		return err
 	})
 	if err == nil {

@@ -251,7 +251,7 @@ func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
-	d.event(audit.Event{Actor: a.Name, Type: "audit.verified", Details: map[string]string{
+	d.event(audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: map[string]string{
 		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}})
 	writeJSON(w, http.StatusOK, rep)
 	return nil
@@ -259,7 +259,7 @@ func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request, a Actor) e
 
 func (d *Daemon) handleExport(w http.ResponseWriter, r *http.Request, a Actor) error {
 	// Record the export first, so the copy carries its own export event.
-	d.event(audit.Event{Actor: a.Name, Type: "audit.exported"})
+	d.event(audit.Event{Actor: a.Name, Type: audit.EvAuditExported})
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, err := d.Ledger.Export(w)
 	return err
@@ -324,9 +324,9 @@ type ScrubReport struct {
 // were checked against the ledger hold "vault.verified" events instead;
 // they stay valid ledger entries and read as before.
 const (
-	EvScrubReported       = "vault.scrub_reported"
-	EvScrubReportRefused  = "vault.scrub_report_refused"
-	EvScrubObjectFailed   = "vault.object_failed"
+	EvScrubReported       = audit.EvVaultScrubReported
+	EvScrubReportRefused  = audit.EvVaultScrubReportRefused
+	EvScrubObjectFailed   = audit.EvVaultObjectFailed
 	maxScrubReason        = 4096
 	maxFailedObjectsField = 256 << 10
 )

@@ -150,7 +150,7 @@ func (d *Daemon) recover() error {
 	}
 	d.Log.Warn().Int("partial_objects", len(partial)).Int("orphan_objects", len(orphans)).Msg("recovered from an interrupted run")
 	return d.Ledger.Update(func(tx *audit.Tx) error {
-		_, err := tx.Append(audit.Event{Actor: SystemActor, Type: "vault.recovered", Details: map[string]string{
+		_, err := tx.Append(audit.Event{Actor: SystemActor, Type: audit.EvVaultRecovered, Details: map[string]string{
 			"partial_objects_removed": strconv.Itoa(len(partial)),
 			"orphan_objects_removed":  strconv.Itoa(len(orphans)),
 		}})
@@ -189,7 +189,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	d.event(audit.Event{Actor: SystemActor, Type: "daemon.started", Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
+	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStarted, Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
 	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Runner.CurrentConfig().Jobs)).Msg("custodian serving")
 
 	select {
@@ -207,7 +207,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	_ = srv.Shutdown(shutCtx)
 	d.wg.Wait()
 	os.Remove(d.Config.SocketPath())
-	d.event(audit.Event{Actor: SystemActor, Type: "daemon.stopped"})
+	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStopped})
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -254,7 +254,7 @@ func (d *Daemon) Reload() error {
 	}
 	if err != nil {
 		d.Log.Error().Err(err).Msg("configuration reload refused; the previous configuration stays in force")
-		d.event(audit.Event{Actor: SystemActor, Type: "config.reload_refused", Details: map[string]string{"error": err.Error()}})
+		d.event(audit.Event{Actor: SystemActor, Type: audit.EvConfigReloadRefused, Details: map[string]string{"error": err.Error()}})
 		return err
 	}
 	d.Runner.SetConfig(nc)
@@ -271,7 +271,7 @@ func (d *Daemon) Reload() error {
 		}
 	}
 	d.Log.Info().Strs("jobs", nc.JobNames()).Msg("configuration reloaded")
-	d.event(audit.Event{Actor: SystemActor, Type: "config.reloaded", Details: map[string]string{"jobs": strings.Join(nc.JobNames(), ",")}})
+	d.event(audit.Event{Actor: SystemActor, Type: audit.EvConfigReloaded, Details: map[string]string{"jobs": strings.Join(nc.JobNames(), ",")}})
 	return nil
 }
 
@@ -285,7 +285,7 @@ func (d *Daemon) scheduled(ctx context.Context, job string) {
 	}
 	_, err := d.Runner.Run(ctx, transfer.RunRequest{Job: job, Actor: actor, Trigger: "schedule"})
 	if errors.Is(err, transfer.ErrJobRunning) {
-		d.event(audit.Event{Actor: SystemActor, Type: "job.skipped", Job: job, Details: map[string]string{"reason": "previous run still in progress"}})
+		d.event(audit.Event{Actor: SystemActor, Type: audit.EvJobSkipped, Job: job, Details: map[string]string{"reason": "previous run still in progress"}})
 	} else if err != nil {
 		d.Log.Error().Err(err).Str("job", job).Msg("scheduled run")
 	}
@@ -293,7 +293,7 @@ func (d *Daemon) scheduled(ctx context.Context, job string) {
 
 func (d *Daemon) event(ev audit.Event) {
 	if err := d.Ledger.Update(func(tx *audit.Tx) error { _, err := tx.Append(ev); return err }); err != nil {
-		d.Log.Error().Err(err).Str("event", ev.Type).Msg("cannot record event on the ledger")
+		d.Log.Error().Err(err).Str("event", string(ev.Type)).Msg("cannot record event on the ledger")
 	}
 }
 

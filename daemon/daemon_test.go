@@ -221,14 +221,14 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]int{}
+	types := map[audit.EventType]int{}
 	for _, e := range evs {
 		types[e.Type]++
 		if e.Actor == "" {
 			t.Errorf("event %d has no actor", e.Index)
 		}
 	}
-	for _, want := range []string{"installation.initialized", "daemon.started", "job.started", "dataset.received", "job.failed", "audit.verified", "audit.exported", "dataset.released", "dataset.repulled"} {
+	for _, want := range []audit.EventType{"installation.initialized", "daemon.started", "job.started", "dataset.received", "job.failed", "audit.verified", "audit.exported", "dataset.released", "dataset.repulled"} {
 		if types[want] == 0 {
 			t.Errorf("no %s event in %v", want, types)
 		}
@@ -457,7 +457,7 @@ jobs:
 		t.Fatalf("a refused reload must change nothing: %+v", st.Jobs)
 	}
 	evs, _ := cl.Log(ctx, 0, 1000)
-	got := map[string]int{}
+	got := map[audit.EventType]int{}
 	for _, e := range evs {
 		got[e.Type]++
 	}

@@ -223,7 +223,7 @@ func build(cfg, tcfg *configs.Config, opts InitOptions) error {
 		actor = SystemActor
 	}
 	err = led.Update(func(tx *audit.Tx) error {
-		_, err := tx.Append(audit.Event{Actor: actor, Type: "installation.initialized", Details: map[string]string{
+		_, err := tx.Append(audit.Event{Actor: actor, Type: audit.EvInstallationInitialized, Details: map[string]string{
 			"vault_recipient": v.Recipient(),
 			"verifier_key":    vkey,
 			"unit":            cfg.Unit,

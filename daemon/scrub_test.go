@@ -32,7 +32,7 @@ func eventsOfType(t *testing.T, cl *Client, typ string) []audit.Event {
 	}
 	var out []audit.Event
 	for _, e := range evs {
-		if e.Type == typ {
+		if string(e.Type) == typ {
 			out = append(out, e)
 		}
 	}

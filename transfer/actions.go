@@ -61,8 +61,8 @@ func (r *Runner) Release(id, actor, reason string) (audit.Dataset, error) {
 		}
 		d.Reason = fmt.Sprintf("released by %s: %s (was %s: %s)", actor, strings.TrimSpace(reason), from, prevReason)
 		d.UpdatedAt = r.now()
-		ev, err := tx.Append(audit.Event{Time: d.UpdatedAt, Actor: actor, Type: "dataset.released", Job: d.Job, Dataset: &d,
-			Details: map[string]string{"reason": strings.TrimSpace(reason), "from_state": from, "to_state": d.State}})
+		ev, err := tx.Append(audit.Event{Time: d.UpdatedAt, Actor: actor, Type: audit.EvDatasetReleased, Job: d.Job, Dataset: &d,
+			Details: map[string]string{"reason": strings.TrimSpace(reason), "from_state": string(from), "to_state": string(d.State)}})
 		if err == nil {
 			out = *ev.Dataset
 		}
@@ -170,9 +170,9 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 		nd.UpdatedAt = nd.ReceivedAt
 		nd.PriorObjects = append(append([]string(nil), cur.PriorObjects...), cur.ObjectID)
 		nd.Supersedes = cur.Supersedes
-		_, err = tx.Append(audit.Event{Time: nd.ReceivedAt, Actor: actor, Type: "dataset.repulled", Job: job.Name, Dataset: &nd,
+		_, err = tx.Append(audit.Event{Time: nd.ReceivedAt, Actor: actor, Type: audit.EvDatasetRepulled, Job: job.Name, Dataset: &nd,
 			Details: map[string]string{"reason": strings.TrimSpace(reason), "previous_object": cur.ObjectID, "previous_sha256": cur.SHA256,
-				"state": nd.State, "sha256": nd.SHA256}})
+				"state": string(nd.State), "sha256": nd.SHA256}})
 		return err
 	})
 	if err != nil {

@@ -24,7 +24,7 @@ func TestRepullQuarantined(t *testing.T) {
 	}
 	e.write("HR_1.txt.sha256", []byte(strings.Repeat("0", 64)+"  HR_1.txt\n"))
 	o := e.outcome(e.run(), "HR_1.txt")
-	if o.Outcome != audit.StateQuarantined {
+	if o.Outcome != string(audit.StateQuarantined) {
 		t.Fatalf("%+v", o)
 	}
 	if _, err := os.Stat(filepath.Join(p.dir, "HR_1.txt")); err != nil {
@@ -37,13 +37,13 @@ func TestRepullQuarantined(t *testing.T) {
 	}
 	// Still wrong on the server: the new copy is quarantined again.
 	again, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider says the sidecar was regenerated")
-	if err != nil || again.Outcome != audit.StateQuarantined {
+	if err != nil || again.Outcome != string(audit.StateQuarantined) {
 		t.Fatalf("repull with the same bad sidecar: %+v %v", again, err)
 	}
 	// The provider fixes its sidecar; the officer pulls again.
 	e.write("HR_1.txt.sha256", good)
 	fixed, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider fixed the sidecar, ticket 42")
-	if err != nil || fixed.Outcome != audit.StateVerified || fixed.DatasetID != o.DatasetID {
+	if err != nil || fixed.Outcome != string(audit.StateVerified) || fixed.DatasetID != o.DatasetID {
 		t.Fatalf("repull after the fix: %+v %v", fixed, err)
 	}
 	d, _, _ := e.led.Dataset(o.DatasetID)
@@ -76,7 +76,7 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	e.run()
 	e.put(chg(4, 0))
 	held := e.outcome(e.run(), "HR_CHG_0004.txt")
-	if held.Outcome != audit.StateHeld {
+	if held.Outcome != string(audit.StateHeld) {
 		t.Fatalf("%+v", held)
 	}
 	d, err := e.runner.Release(held.DatasetID, "officer.a", "0003 was withdrawn by the provider, letter 2026-118")
@@ -85,12 +85,12 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	}
 	// The chain continues from the released file.
 	e.put(chg(5, 0))
-	if o := e.outcome(e.run(), "HR_CHG_0005.txt"); o.Outcome != audit.StateVerified {
+	if o := e.outcome(e.run(), "HR_CHG_0005.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("after the release, 0005 is next: %+v", o)
 	}
 	e.put(chg(6, 1))
 	q := e.outcome(e.run(), "HR_CHG_0006.txt")
-	if q.Outcome != audit.StateQuarantined {
+	if q.Outcome != string(audit.StateQuarantined) {
 		t.Fatalf("%+v", q)
 	}
 	d, err = e.runner.Release(q.DatasetID, "officer.a", "trailer known wrong, confirmed by phone")
@@ -100,7 +100,7 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	if _, err := e.runner.Release(q.DatasetID, "officer.a", "releasing it twice"); !errors.Is(err, ErrState) {
 		t.Fatalf("release of a released dataset: %v", err)
 	}
-	if evs := e.events("dataset.released"); len(evs) != 2 || evs[0].Details["from_state"] != audit.StateHeld {
+	if evs := e.events("dataset.released"); len(evs) != 2 || evs[0].Details["from_state"] != string(audit.StateHeld) {
 		t.Fatalf("releases on the ledger: %+v", evs)
 	}
 	e.checkInvariants()

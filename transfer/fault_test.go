@@ -65,7 +65,7 @@ func TestFaults(t *testing.T) {
 				return &sftpd.Hooks{DropAfterBytes: sftpd.DropAfterOnce(map[string]int64{faultFile: 200_000})}
 			},
 			check: func(t *testing.T, e *env, res *RunResult) {
-				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != audit.StateVerified {
+				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != string(audit.StateVerified) {
 					t.Fatalf("the retry must succeed: %+v", o)
 				}
 				found := false
@@ -86,7 +86,7 @@ func TestFaults(t *testing.T) {
 				return &sftpd.Hooks{DropAfterBytes: sftpd.DropAfterOnce(map[string]int64{faultFile + ".sha256": 10})}
 			},
 			check: func(t *testing.T, e *env, res *RunResult) {
-				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != audit.StateVerified {
+				if o := e.outcome(res, "HR_FULL_1.txt"); o.Outcome != string(audit.StateVerified) {
 					t.Fatalf("a dropped sidecar read is a transfer fault, retried: %+v", o)
 				}
 				if len(e.slept) != 1 {
@@ -118,7 +118,7 @@ func TestFaults(t *testing.T) {
 			},
 			check: func(t *testing.T, e *env, res *RunResult) {
 				o := e.outcome(res, "HR_FULL_1.txt")
-				if o.Outcome != audit.StateQuarantined || !strings.Contains(o.Reason, "sha256 mismatch") {
+				if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, "sha256 mismatch") {
 					t.Fatalf("corrupted bytes must be quarantined: %+v", o)
 				}
 				if len(e.slept) != 0 {
@@ -185,7 +185,7 @@ func TestFaults(t *testing.T) {
 			res := e.run()
 			tc.check(t, e, res)
 			// The other file of the job is unaffected.
-			if o := e.outcome(res, "HR_FULL_2.txt"); tc.store == nil && o.Outcome != audit.StateVerified {
+			if o := e.outcome(res, "HR_FULL_2.txt"); tc.store == nil && o.Outcome != string(audit.StateVerified) {
 				t.Errorf("the healthy file must be verified: %+v", o)
 			}
 			e.checkInvariants()

@@ -45,12 +45,12 @@ func TestSidecarForms(t *testing.T) {
 		want      string
 		warning   bool
 	}{
-		{"two spaces", ".sha256", hex.EncodeToString(s256[:]) + "  HR_1.txt\n", false, audit.StateVerified, false},
-		{"binary star", ".sha256", hex.EncodeToString(s256[:]) + " *HR_1.txt\n", false, audit.StateVerified, false},
-		{"bare digest", ".sha256", strings.ToUpper(hex.EncodeToString(s256[:])) + "\r\n", false, audit.StateVerified, false},
-		{"sha512", ".sha512", hex.EncodeToString(s512[:]) + "  HR_1.txt\n", false, audit.StateVerified, false},
+		{"two spaces", ".sha256", hex.EncodeToString(s256[:]) + "  HR_1.txt\n", false, string(audit.StateVerified), false},
+		{"binary star", ".sha256", hex.EncodeToString(s256[:]) + " *HR_1.txt\n", false, string(audit.StateVerified), false},
+		{"bare digest", ".sha256", strings.ToUpper(hex.EncodeToString(s256[:])) + "\r\n", false, string(audit.StateVerified), false},
+		{"sha512", ".sha512", hex.EncodeToString(s512[:]) + "  HR_1.txt\n", false, string(audit.StateVerified), false},
 		{"md5 refused without allow_weak", ".md5", hex.EncodeToString(m5[:]) + "  HR_1.txt\n", false, "failed", false},
-		{"md5 with allow_weak", ".md5", hex.EncodeToString(m5[:]) + "  HR_1.txt\n", true, audit.StateVerified, true},
+		{"md5 with allow_weak", ".md5", hex.EncodeToString(m5[:]) + "  HR_1.txt\n", true, string(audit.StateVerified), true},
 		{"sidecar names another file", ".sha256", hex.EncodeToString(s256[:]) + "  HR_2.txt\n", false, "failed", false},
 	}
 	for _, tc := range cases {
@@ -87,11 +87,11 @@ func TestManifest(t *testing.T) {
 		want     map[string]string
 	}{
 		{"csv ok", "name,size,sha256,records\n" + line("HR_A.txt", a, 10) + line("HR_B.txt", b, 12),
-			map[string][]byte{"HR_A.txt": a, "HR_B.txt": b}, map[string]string{"HR_A.txt": audit.StateVerified, "HR_B.txt": audit.StateVerified}},
+			map[string][]byte{"HR_A.txt": a, "HR_B.txt": b}, map[string]string{"HR_A.txt": string(audit.StateVerified), "HR_B.txt": string(audit.StateVerified)}},
 		{"sha256sum style", hexOf(a) + "  HR_A.txt\n" + hexOf(b) + "  HR_B.txt\n",
-			map[string][]byte{"HR_A.txt": a, "HR_B.txt": b}, map[string]string{"HR_A.txt": audit.StateVerified, "HR_B.txt": audit.StateVerified}},
+			map[string][]byte{"HR_A.txt": a, "HR_B.txt": b}, map[string]string{"HR_A.txt": string(audit.StateVerified), "HR_B.txt": string(audit.StateVerified)}},
 		{"manifest count disagrees", "name,size,sha256,records\n" + line("HR_A.txt", a, 11),
-			map[string][]byte{"HR_A.txt": a}, map[string]string{"HR_A.txt": audit.StateQuarantined}},
+			map[string][]byte{"HR_A.txt": a}, map[string]string{"HR_A.txt": string(audit.StateQuarantined)}},
 		{"file missing from manifest fails the batch", "name,size,sha256,records\n" + line("HR_A.txt", a, 10),
 			map[string][]byte{"HR_A.txt": a, "HR_B.txt": b}, map[string]string{"HR_A.txt": "failed", "HR_B.txt": "failed"}},
 		{"manifest lists a file the server lacks", "name,size,sha256,records\n" + line("HR_A.txt", a, 10) + line("HR_B.txt", b, 12),
@@ -128,7 +128,7 @@ func TestChecksumNone(t *testing.T) {
 	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) { j.Checksum, j.AllowUnverified = "none", true })
 	e.write("HR_1.txt", render(t, synth.Options{Records: 5, Seed: 1}))
 	o := e.outcome(e.run(), "HR_1.txt")
-	if o.Outcome != audit.StateUnverified {
+	if o.Outcome != string(audit.StateUnverified) {
 		t.Fatalf("checksum none must be recorded as unverified: %+v", o)
 	}
 	e.checkInvariants()
@@ -141,7 +141,7 @@ func TestReadyMarkerAndSettle(t *testing.T) {
 		t.Fatalf("without its marker the file must wait: %+v", o)
 	}
 	e.write("HR_1.txt.done", nil)
-	if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != audit.StateVerified {
+	if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("with its marker the file is pulled: %+v", o)
 	}
 
@@ -151,7 +151,7 @@ func TestReadyMarkerAndSettle(t *testing.T) {
 		t.Fatalf("a file modified within the settle time must wait: %+v", o)
 	}
 	s.runner.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	if o := s.outcome(s.run(), "HR_1.txt"); o.Outcome != audit.StateVerified {
+	if o := s.outcome(s.run(), "HR_1.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("a settled file is pulled: %+v", o)
 	}
 	e.checkInvariants()
@@ -169,7 +169,7 @@ func TestAfterPull(t *testing.T) {
 			mustMkdir(t, filepath.Join(filepath.Dir(p.dir), "archive"))
 			e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = tc.mode })
 			e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
-			if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != audit.StateVerified {
+			if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != string(audit.StateVerified) {
 				t.Fatalf("%+v", o)
 			}
 			if tc.gone != "" {
@@ -205,7 +205,7 @@ func TestRemoteNamesAreData(t *testing.T) {
 		e.write(n, []byte("HDR|x\nTRL0\n"))
 	}
 	res := e.run()
-	if o := e.outcome(res, "HR_ok.txt"); o.Outcome != audit.StateVerified {
+	if o := e.outcome(res, "HR_ok.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("%+v", o)
 	}
 	if got := len(e.events("file.refused")); got != len(bad) {
@@ -233,7 +233,7 @@ func TestSequence(t *testing.T) {
 	e.put(chg(2), chg(1))
 	res := e.run()
 	for _, n := range []string{"HR_CHG_20261130_0001.txt", "HR_CHG_20261130_0002.txt"} {
-		if o := e.outcome(res, n); o.Outcome != audit.StateVerified {
+		if o := e.outcome(res, n); o.Outcome != string(audit.StateVerified) {
 			t.Fatalf("%s: %+v", n, o)
 		}
 	}
@@ -241,7 +241,7 @@ func TestSequence(t *testing.T) {
 	e.put(chg(4), chg(5))
 	res = e.run()
 	for _, n := range []string{"HR_CHG_20261130_0004.txt", "HR_CHG_20261130_0005.txt"} {
-		if o := e.outcome(res, n); o.Outcome != audit.StateHeld || !strings.Contains(o.Reason, "gap") {
+		if o := e.outcome(res, n); o.Outcome != string(audit.StateHeld) || !strings.Contains(o.Reason, "gap") {
 			t.Fatalf("%s must be held for the gap: %+v", n, o)
 		}
 	}
@@ -250,7 +250,7 @@ func TestSequence(t *testing.T) {
 	}
 	// A repeat: another file claims sequence 2.
 	e.put(synth.FileSpec{Name: "HR_CHG_20261201_0002.txt", Options: synth.Options{Records: 5, Seed: 9, Seq: 2}})
-	if o := e.outcome(e.run(), "HR_CHG_20261201_0002.txt"); o.Outcome != audit.StateHeld || !strings.Contains(o.Reason, "repeat") {
+	if o := e.outcome(e.run(), "HR_CHG_20261201_0002.txt"); o.Outcome != string(audit.StateHeld) || !strings.Contains(o.Reason, "repeat") {
 		t.Fatalf("a repeated sequence must be held: %+v", o)
 	}
 	e.checkInvariants()
@@ -277,15 +277,15 @@ func TestRecordLayouts(t *testing.T) {
 		records int64
 	}{
 		{"fixed width ok, Big5 counted by bytes", "HR_1.txt", fixed("HDR|F", big5+"AB", "0123456789", "TRL2"),
-			func(j *configs.Job) { j.Records.RecordLength = 10; j.Records.Encoding = "big5" }, audit.StateVerified, "", 2},
+			func(j *configs.Job) { j.Records.RecordLength = 10; j.Records.Encoding = "big5" }, string(audit.StateVerified), "", 2},
 		{"fixed width bad line named", "HR_1.txt", fixed("HDR|F", "0123456789", "012345678", "0123456789", "TRL3"),
-			func(j *configs.Job) { j.Records.RecordLength = 10 }, audit.StateQuarantined, "line 3: length 9 bytes, want 10", 3},
-		{"no final newline", "HR_1.txt", []byte("HDR|x\na\nb\nTRL2"), nil, audit.StateVerified, "", 2},
+			func(j *configs.Job) { j.Records.RecordLength = 10 }, string(audit.StateQuarantined), "line 3: length 9 bytes, want 10", 3},
+		{"no final newline", "HR_1.txt", []byte("HDR|x\na\nb\nTRL2"), nil, string(audit.StateVerified), "", 2},
 		{"header count", "HR_1.txt", []byte("HDR|x|3\na\nb\nc\n"),
-			func(j *configs.Job) { j.Records.Header, j.Records.Trailer = `^HDR\|x\|(\d+)$`, "" }, audit.StateVerified, "", 3},
+			func(j *configs.Job) { j.Records.Header, j.Records.Trailer = `^HDR\|x\|(\d+)$`, "" }, string(audit.StateVerified), "", 3},
 		{"gzip counted after decompression, stored as received", "HR_1.txt.gz", gz([]byte("HDR|x\na\nb\nTRL2\n")),
-			func(j *configs.Job) { j.Pattern = "HR_*.txt.gz" }, audit.StateVerified, "", 2},
-		{"trailer missing", "HR_1.txt", []byte("HDR|x\na\nb\n"), nil, audit.StateQuarantined, "trailer", 1},
+			func(j *configs.Job) { j.Pattern = "HR_*.txt.gz" }, string(audit.StateVerified), "", 2},
+		{"trailer missing", "HR_1.txt", []byte("HDR|x\na\nb\n"), nil, string(audit.StateQuarantined), "trailer", 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -297,7 +297,7 @@ func TestRecordLayouts(t *testing.T) {
 			e.write(tc.file, tc.content)
 			e.write(tc.file+".sha256", []byte(hexOf(tc.content)+"  "+tc.file+"\n"))
 			o := e.outcome(e.run(), tc.file)
-			if o.Outcome != tc.want || !strings.Contains(o.Reason, tc.reason) || (tc.want == audit.StateVerified && o.Records != tc.records) {
+			if o.Outcome != tc.want || !strings.Contains(o.Reason, tc.reason) || (tc.want == string(audit.StateVerified) && o.Records != tc.records) {
 				t.Fatalf("want %s (%q, %d records), got %+v", tc.want, tc.reason, tc.records, o)
 			}
 			d, _, _ := e.led.Dataset(o.DatasetID)

@@ -305,7 +305,7 @@ func (e *env) events(typ string) []audit.Event {
 	}
 	var out []audit.Event
 	for _, ev := range evs {
-		if ev.Type == typ {
+		if string(ev.Type) == typ {
 			out = append(out, ev)
 		}
 	}

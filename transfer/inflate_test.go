@@ -54,7 +54,7 @@ func TestGzipBombQuarantined(t *testing.T) {
 			e.write("HR_1.txt.gz", bomb)
 			e.write("HR_1.txt.gz.sha256", []byte(hexOf(bomb)+"  HR_1.txt.gz\n"))
 			o := e.outcome(e.run(), "HR_1.txt.gz")
-			if o.Outcome != audit.StateQuarantined || !strings.Contains(o.Reason, tc.want) {
+			if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, tc.want) {
 				t.Fatalf("want quarantined naming %s, got %+v", tc.want, o)
 			}
 			if o.Records >= n {
@@ -88,7 +88,7 @@ func TestScrubInflateCeiling(t *testing.T) {
 	e.write("HR_1.txt.gz", bomb)
 	e.write("HR_1.txt.gz.sha256", []byte(hexOf(bomb)+"  HR_1.txt.gz\n"))
 	o := e.outcome(e.run(), "HR_1.txt.gz")
-	if o.Outcome != audit.StateVerified || o.Records != n {
+	if o.Outcome != string(audit.StateVerified) || o.Records != n {
 		t.Fatalf("within its ceilings the file is verified: %+v", o)
 	}
 	d, _, _ := e.led.Dataset(o.DatasetID)

@@ -216,7 +216,7 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	res := &RunResult{Job: job.Name, Actor: req.Actor, Started: r.now()}
 	log := r.Log.With().Str("job", job.Name).Str("actor", req.Actor).Logger()
 	log.Info().Str("trigger", req.Trigger).Msg("job run started")
-	r.event(audit.Event{Actor: req.Actor, Type: "job.started", Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
+	r.event(audit.Event{Actor: req.Actor, Type: audit.EvJobStarted, Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
 
 	run := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: req, res: res, log: log}
 	err := run.execute(ctx)
@@ -225,14 +225,14 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 		"files":   strconv.Itoa(len(res.Files)),
 		"skipped": strconv.Itoa(res.Skipped),
 	}
-	typ := "job.finished"
+	typ := audit.EvJobFinished
 	if err != nil {
 		res.Error = err.Error()
 		details["error"] = err.Error()
-		typ = "job.failed"
+		typ = audit.EvJobFailed
 		log.Error().Err(err).Msg("job run failed")
 	} else if res.Failed() {
-		typ = "job.failed"
+		typ = audit.EvJobFailed
 		details["error"] = "one or more files failed verification or transfer"
 	}
 	r.event(audit.Event{Actor: req.Actor, Type: typ, Job: job.Name, Details: details})
@@ -247,7 +247,7 @@ func (r *Runner) event(ev audit.Event) {
 		_, err := tx.Append(ev)
 		return err
 	}); err != nil {
-		r.Log.Error().Err(err).Str("event", ev.Type).Msg("cannot record event on the ledger")
+		r.Log.Error().Err(err).Str("event", string(ev.Type)).Msg("cannot record event on the ledger")
 	}
 }
 
@@ -309,7 +309,7 @@ func (j *jobRun) execute(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		remote, err := dial(ctx, j.job.Source, j.src)
 		if err != nil {
-			j.r.event(audit.Event{Actor: j.req.Actor, Type: "source.connect_failed", Job: j.job.Name,
+			j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvSourceConnectFailed, Job: j.job.Name,
 				Details: map[string]string{"source": j.job.Source, "error": err.Error(), "attempt": strconv.Itoa(attempt)}})
 			var hk *HostKeyError
 			if errors.As(err, &hk) || errors.Is(err, ErrAuth) || attempt >= j.job.Retry.Attempts {
@@ -371,7 +371,7 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 	}
 	manifests, err := j.readManifests(sess, names)
 	if err != nil {
-		j.r.event(audit.Event{Actor: j.req.Actor, Type: "batch.failed", Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
+		j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvBatchFailed, Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
 		return nil, err
 	}
 	var cands []*candidate
@@ -455,7 +455,7 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 	j.names, j.manifests = names, manifests
 	if manifests != nil {
 		if err := j.checkBatch(cands, names, manifests); err != nil {
-			j.r.event(audit.Event{Actor: j.req.Actor, Type: "batch.failed", Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
+			j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvBatchFailed, Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
 			for _, c := range cands {
 				j.add(FileOutcome{Name: c.name, Remote: c.remote, Outcome: "failed", Size: c.size, Reason: err.Error()})
 			}
@@ -509,7 +509,7 @@ func (j *jobRun) refuse(name, reason string, fi os.FileInfo) {
 	)
 	err := j.r.Ledger.Batch(func(tx *audit.Tx) (err error) {
 		index, recorded, err = tx.AppendOnce("file.refused/"+hex.EncodeToString(sum[:]),
-			audit.Event{Actor: j.req.Actor, Type: "file.refused", Job: j.job.Name, Details: details})
+			audit.Event{Actor: j.req.Actor, Type: audit.EvFileRefused, Job: j.job.Name, Details: details})
 		return err
 	})
 	switch {
@@ -525,7 +525,7 @@ func (j *jobRun) refuse(name, reason string, fi os.FileInfo) {
 }
 
 func (j *jobRun) fail(c *candidate, err error) {
-	j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.failed", Job: j.job.Name,
+	j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvFileFailed, Job: j.job.Name,
 		Details: map[string]string{"remote_path": c.remote, "error": err.Error()}})
 	j.add(FileOutcome{Name: c.name, Remote: c.remote, Outcome: "failed", Size: c.size, Reason: err.Error()})
 }
@@ -679,7 +679,7 @@ func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
 	if last < 0 && baseline >= 0 {
 		// The job's first change files: the lowest sequence starts the chain.
 		last = baseline - 1
-		j.r.event(audit.Event{Actor: j.req.Actor, Type: "sequence.baseline", Job: j.job.Name,
+		j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvSequenceBaseline, Job: j.job.Name,
 			Details: map[string]string{"first_sequence": strconv.FormatInt(baseline, 10)}})
 	}
 	var out []*candidate
@@ -742,7 +742,7 @@ func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candida
 					if last || ctx.Err() != nil {
 						j.fail(c, err)
 					} else {
-						j.r.event(audit.Event{Actor: j.req.Actor, Type: "file.transfer_failed", Job: j.job.Name,
+						j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvFileTransferFailed, Job: j.job.Name,
 							Details: map[string]string{"remote_path": c.remote, "error": err.Error(), "will_retry": "true"}})
 						mu.Lock()
 						retry = append(retry, c)
@@ -802,7 +802,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	o := outcomeOf(c.name, d)
 	o.Resent = c.resent
 	j.add(o)
-	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", d.State).Msg("file ingested")
+	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", string(d.State)).Msg("file ingested")
 	failpoint.Hit("ingest.after-ledger-commit")
 	if d.State != audit.StateQuarantined {
 		j.afterPull(sess, d.ID, d.RemotePath, d.RemoteSize, d.RemoteMtime)
@@ -811,7 +811,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 }
 
 func outcomeOf(name string, d audit.Dataset) FileOutcome {
-	return FileOutcome{Name: name, Remote: d.RemotePath, Outcome: d.State, DatasetID: d.ID, Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Records: d.Records,
+	return FileOutcome{Name: name, Remote: d.RemotePath, Outcome: string(d.State), DatasetID: d.ID, Reason: d.Reason, Size: d.Size, SHA256: d.SHA256, Records: d.Records,
 		Supersedes: d.Supersedes}
 }
 
@@ -998,7 +998,7 @@ func (j *jobRun) commit(d *audit.Dataset, resent string) error {
 		now := j.r.now()
 		d.ID = newDatasetID()
 		d.ReceivedAt, d.UpdatedAt = now, now
-		details := map[string]string{"state": d.State, "remote_path": d.RemotePath, "sha256": d.SHA256, "bytes": strconv.FormatInt(d.Size, 10), "records": strconv.FormatInt(d.Records, 10)}
+		details := map[string]string{"state": string(d.State), "remote_path": d.RemotePath, "sha256": d.SHA256, "bytes": strconv.FormatInt(d.Size, 10), "records": strconv.FormatInt(d.Records, 10)}
 		if d.Reason != "" {
 			details["reason"] = d.Reason
 		}
@@ -1010,13 +1010,13 @@ func (j *jobRun) commit(d *audit.Dataset, resent string) error {
 			details["resent"] = resent
 		}
 		snap := *d
-		if _, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.received", Job: d.Job, Dataset: &snap, Details: details}); err != nil {
+		if _, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: audit.EvDatasetReceived, Job: d.Job, Dataset: &snap, Details: details}); err != nil {
 			return err
 		}
 		if d.Supersedes == "" {
 			return nil
 		}
-		_, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: "dataset.superseded", Job: d.Job, DatasetID: d.Supersedes,
+		_, err := tx.Append(audit.Event{Time: now, Actor: j.req.Actor, Type: audit.EvDatasetSuperseded, Job: d.Job, DatasetID: d.Supersedes,
 			Details: map[string]string{"superseded_by": d.ID, "remote_path": d.RemotePath, "resent": resent}})
 		return err
 	})
@@ -1066,9 +1066,9 @@ func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string, size
 		// posix-rename would replace it, so it is never used here.
 		return sess.Rename(remotePath, to)
 	}()
-	typ := "remote." + action
+	typ := map[bool]audit.EventType{true: audit.EvRemoteDelete, false: audit.EvRemoteMove}[action == "delete"]
 	if err != nil {
-		typ += "_failed"
+		typ = map[bool]audit.EventType{true: audit.EvRemoteDeleteFailed, false: audit.EvRemoteMoveFailed}[action == "delete"]
 		details["error"] = err.Error()
 		j.log.Warn().Err(err).Str("remote", remotePath).Msg("after_pull not done")
 	}

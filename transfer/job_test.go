@@ -52,7 +52,7 @@ func testRoundTrip(t *testing.T, p *provider) {
 	}
 	for _, s := range specs {
 		o := e.outcome(res, s.Name)
-		if o.Outcome != audit.StateVerified || o.Records != int64(s.Records) {
+		if o.Outcome != string(audit.StateVerified) || o.Records != int64(s.Records) {
 			t.Errorf("%s: %+v", s.Name, o)
 		}
 		d, ok, err := e.led.Dataset(o.DatasetID)
@@ -82,7 +82,7 @@ func testChecksumMismatch(t *testing.T, p *provider) {
 	e.write("HR_FULL_1.txt.sha256", []byte(strings.Repeat("ab", 32)+"  HR_FULL_1.txt\n"))
 	res := e.run()
 	o := e.outcome(res, "HR_FULL_1.txt")
-	if o.Outcome != audit.StateQuarantined || !strings.Contains(o.Reason, "sha256 mismatch") || !res.Failed() {
+	if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, "sha256 mismatch") || !res.Failed() {
 		t.Fatalf("want quarantined for checksum mismatch, got %+v", o)
 	}
 	d, _, _ := e.led.Dataset(o.DatasetID)
@@ -97,7 +97,7 @@ func testCountMismatch(t *testing.T, p *provider) {
 	e.put(synth.FileSpec{Name: "HR_FULL_1.txt", Options: synth.Options{Records: 100, Seed: 1, TrailerDelta: -1}})
 	res := e.run()
 	o := e.outcome(res, "HR_FULL_1.txt")
-	if o.Outcome != audit.StateQuarantined || !strings.Contains(o.Reason, "declares 99 records, counted 100") {
+	if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, "declares 99 records, counted 100") {
 		t.Fatalf("want quarantined for count mismatch, got %+v", o)
 	}
 	e.checkInvariants()

@@ -50,7 +50,7 @@ func testNotRegular(t *testing.T, p *provider) {
 
 	refused := []string{`"HR_link.txt"`, `"HR_dir.txt"`, `"HR_out.txt"`, `"HR_dangling.txt"`, `"HR_todir.txt"`}
 	res := e.run()
-	if o := e.outcome(res, "HR_ok.txt"); o.Outcome != audit.StateVerified {
+	if o := e.outcome(res, "HR_ok.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("%+v", o)
 	}
 	for _, n := range refused {
@@ -88,7 +88,7 @@ func testNotRegular(t *testing.T, p *provider) {
 	setFollow(true)
 	res = e.run()
 	o := e.outcome(res, "HR_link.txt")
-	if !follow || o.Outcome != audit.StateVerified || o.Records != 7 {
+	if !follow || o.Outcome != string(audit.StateVerified) || o.Records != 7 {
 		t.Fatalf("a link to a regular file inside remote_dir, followed: %+v", o)
 	}
 	d, _, _ := e.led.Dataset(o.DatasetID)

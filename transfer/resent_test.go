@@ -67,14 +67,14 @@ func testResent(t *testing.T, p *provider, mode string) {
 	mtime := time.Now().Add(-time.Hour).Truncate(time.Second)
 	deliver(v1.Bytes(), mtime)
 	first := e.outcome(e.run(), name)
-	if first.Outcome != audit.StateVerified {
+	if first.Outcome != string(audit.StateVerified) {
 		t.Fatalf("first delivery: %+v", first)
 	}
 
 	deliver(v2, mtime) // same name, size and time; new bytes and sidecar
 	res := e.run()
 	second := e.outcome(res, name)
-	if second.Outcome != audit.StateVerified || second.DatasetID == first.DatasetID || second.Supersedes != first.DatasetID || second.Resent == "" {
+	if second.Outcome != string(audit.StateVerified) || second.DatasetID == first.DatasetID || second.Supersedes != first.DatasetID || second.Resent == "" {
 		t.Fatalf("the corrected file must be a new verified dataset superseding %s: %+v (skipped %d)", first.DatasetID, second, res.Skipped)
 	}
 	d1, _, _ := e.led.Dataset(first.DatasetID)
@@ -130,7 +130,7 @@ func testResent(t *testing.T, p *provider, mode string) {
 func TestResentTouched(t *testing.T) {
 	e := newEnv(t, startInProcess(t, nil), nil)
 	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
-	if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != audit.StateVerified {
+	if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != string(audit.StateVerified) {
 		t.Fatalf("%+v", o)
 	}
 	later := time.Now().Add(time.Hour)
@@ -155,13 +155,13 @@ func TestResentChangeFile(t *testing.T) {
 	e.put(chg(1, 1), chg(2, 1))
 	res := e.run()
 	first := e.outcome(res, "HR_CHG_20261130_0002.txt")
-	if res.Failed() || first.Outcome != audit.StateVerified {
+	if res.Failed() || first.Outcome != string(audit.StateVerified) {
 		t.Fatalf("%+v", res)
 	}
 	e.put(chg(2, 2)) // re-sent with other content
 	res = e.run()
 	o := e.outcome(res, "HR_CHG_20261130_0002.txt")
-	if o.Outcome != audit.StateHeld || !strings.Contains(o.Reason, "repeat") || o.Supersedes != first.DatasetID {
+	if o.Outcome != string(audit.StateHeld) || !strings.Contains(o.Reason, "repeat") || o.Supersedes != first.DatasetID {
 		t.Fatalf("a re-sent change file must be held as a repeat, superseding %s: %+v", first.DatasetID, o)
 	}
 	if !res.Failed() {

@@ -248,7 +248,7 @@ func printDataset(w io.Writer, d audit.Dataset) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("ID", d.ID)
-	row("State", d.State)
+	row("State", string(d.State))
 	if d.Reason != "" {
 		row("Reason", d.Reason)
 	}

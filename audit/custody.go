@@ -1,0 +1,190 @@
+package audit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// State is a dataset's custody state.
+type State string
+
+// Dataset states.
+const (
+	// StateVerified: complete as the provider declared it (digest, size,
+	// record count and, for change files, sequence).
+	StateVerified State = "verified"
+	// StateQuarantined: stored encrypted but not proven complete; the
+	// reason says which check failed.
+	StateQuarantined State = "quarantined"
+	// StateUnverified: stored with checksum: none; completeness not proven.
+	StateUnverified State = "unverified"
+	// StateHeld: a change file whose integrity was proven but whose
+	// sequence number was a gap, a repeat or out of order.
+	StateHeld State = "held"
+	// StateReleased: a quarantined dataset the officer accepted, with a
+	// reason on the ledger, although its completeness was not proven.
+	StateReleased State = "released"
+)
+
+// States lists every dataset state.
+var States = []State{StateVerified, StateQuarantined, StateUnverified, StateHeld, StateReleased}
+
+// Accepted reports whether data in state s counts as received for the
+// job's sequence chain: proven complete, or accepted by the officer.
+func (s State) Accepted() bool {
+	return s == StateVerified || s == StateUnverified || s == StateReleased
+}
+
+// EventType names what an event records. The catalogue below is the
+// complete list of types custodian writes; docs/ledger-format.md explains
+// each one.
+type EventType string
+
+// The event catalogue.
+const (
+	EvInstallationInitialized EventType = "installation.initialized"
+	EvDaemonStarted           EventType = "daemon.started"
+	EvDaemonStopped           EventType = "daemon.stopped"
+	EvConfigReloaded          EventType = "config.reloaded"
+	EvConfigReloadRefused     EventType = "config.reload_refused"
+
+	EvJobStarted          EventType = "job.started"
+	EvJobFinished         EventType = "job.finished"
+	EvJobFailed           EventType = "job.failed"
+	EvJobSkipped          EventType = "job.skipped"
+	EvSourceConnectFailed EventType = "source.connect_failed"
+	EvBatchFailed         EventType = "batch.failed"
+	EvSequenceBaseline    EventType = "sequence.baseline"
+	EvFileRefused         EventType = "file.refused"
+	EvFileFailed          EventType = "file.failed"
+	EvFileTransferFailed  EventType = "file.transfer_failed"
+
+	EvDatasetReceived   EventType = "dataset.received"
+	EvDatasetSuperseded EventType = "dataset.superseded"
+	EvDatasetReleased   EventType = "dataset.released"
+	EvDatasetRepulled   EventType = "dataset.repulled"
+
+	EvRemoteDelete       EventType = "remote.delete"
+	EvRemoteDeleteFailed EventType = "remote.delete_failed"
+	EvRemoteMove         EventType = "remote.move"
+	EvRemoteMoveFailed   EventType = "remote.move_failed"
+
+	EvVaultRecovered          EventType = "vault.recovered"
+	EvVaultVerified           EventType = "vault.verified" // written before scrub reports existed
+	EvVaultObjectFailed       EventType = "vault.object_failed"
+	EvVaultScrubReported      EventType = "vault.scrub_reported"
+	EvVaultScrubReportRefused EventType = "vault.scrub_report_refused"
+
+	EvAuditVerified EventType = "audit.verified"
+	EvAuditExported EventType = "audit.exported"
+
+	// EvAccessRefused records an action the rules refused: who asked,
+	// what, on which resource, and the rule.
+	EvAccessRefused EventType = "access.refused"
+)
+
+// transition is one allowed change of a dataset's state: an event of type
+// Event moves a dataset from From ("" for a new dataset) to To.
+type transition struct {
+	Event    EventType
+	From, To State
+}
+
+// received are the states a receipt may give.
+var received = []State{StateVerified, StateQuarantined, StateHeld, StateUnverified}
+
+// transitions is the one table of allowed state changes. Tx.Append
+// enforces it and Verify replays the log against it, so a state change the
+// rules forbid cannot be written and is reported if it is found.
+var transitions = func() []transition {
+	var t []transition
+	for _, s := range received {
+		t = append(t, transition{EvDatasetReceived, "", s})
+		// A quarantined file pulled again is judged anew.
+		t = append(t, transition{EvDatasetRepulled, StateQuarantined, s})
+	}
+	return append(t,
+		// A held change file's integrity was proven: released, it is
+		// verified. A quarantined file's was not: it is only released.
+		transition{EvDatasetReleased, StateHeld, StateVerified},
+		transition{EvDatasetReleased, StateQuarantined, StateReleased},
+	)
+}()
+
+// catalogue lists every event type Append accepts.
+var catalogue = func() map[EventType]bool {
+	m := map[EventType]bool{}
+	for _, t := range []EventType{
+		EvInstallationInitialized, EvDaemonStarted, EvDaemonStopped, EvConfigReloaded, EvConfigReloadRefused,
+		EvJobStarted, EvJobFinished, EvJobFailed, EvJobSkipped, EvSourceConnectFailed, EvBatchFailed,
+		EvSequenceBaseline, EvFileRefused, EvFileFailed, EvFileTransferFailed,
+		EvDatasetReceived, EvDatasetSuperseded, EvDatasetReleased, EvDatasetRepulled,
+		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,
+		EvVaultRecovered, EvVaultVerified, EvVaultObjectFailed, EvVaultScrubReported, EvVaultScrubReportRefused,
+		EvAuditVerified, EvAuditExported, EvAccessRefused,
+	} {
+		m[t] = true
+	}
+	return m
+}()
+
+// EventTypes returns the catalogue, sorted.
+func EventTypes() []EventType {
+	out := make([]EventType, 0, len(catalogue))
+	for t := range catalogue {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Known reports whether t is in the catalogue.
+func (t EventType) Known() bool { return catalogue[t] }
+
+// ChangesState reports whether events of type t carry a dataset state.
+func (t EventType) ChangesState() bool {
+	return slices.ContainsFunc(transitions, func(tr transition) bool { return tr.Event == t })
+}
+
+// CheckTransition reports whether an event of type ev may move a dataset
+// from state from ("" for a dataset not yet recorded) to state to. It is a
+// pure function of the table; the error says what the table allows.
+func CheckTransition(ev EventType, from, to State) error {
+	var allowed []string
+	for _, tr := range transitions {
+		if tr.Event != ev {
+			continue
+		}
+		if tr.From == from && tr.To == to {
+			return nil
+		}
+		if tr.From == from {
+			allowed = append(allowed, string(tr.To))
+		}
+	}
+	what := "a new dataset"
+	if from != "" {
+		what = "a " + string(from) + " dataset"
+	}
+	switch {
+	case !ev.ChangesState():
+		return fmt.Errorf("%s events do not change a dataset's state", ev)
+	case len(allowed) == 0:
+		return fmt.Errorf("%s does not apply to %s", ev, what)
+	default:
+		return fmt.Errorf("%s may make %s %s, not %s", ev, what, strings.Join(allowed, " or "), to)
+	}
+}
+
+// Next returns the states an event of type ev may give a dataset in state
+// from, in table order.
+func Next(ev EventType, from State) []State {
+	var out []State
+	for _, tr := range transitions {
+		if tr.Event == ev && tr.From == from {
+			out = append(out, tr.To)
+		}
+	}
+	return out
+}

@@ -1,0 +1,102 @@
+package audit
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestTransitionTable enumerates every (event, from, to) and checks the
+// table says exactly what the custody rules say.
+func TestTransitionTable(t *testing.T) {
+	allowed := map[[3]string]bool{}
+	for _, s := range []State{StateVerified, StateQuarantined, StateHeld, StateUnverified} {
+		allowed[[3]string{string(EvDatasetReceived), "", string(s)}] = true
+		allowed[[3]string{string(EvDatasetRepulled), string(StateQuarantined), string(s)}] = true
+	}
+	allowed[[3]string{string(EvDatasetReleased), string(StateHeld), string(StateVerified)}] = true
+	allowed[[3]string{string(EvDatasetReleased), string(StateQuarantined), string(StateReleased)}] = true
+
+	froms := append([]State{""}, States...)
+	for _, ev := range EventTypes() {
+		for _, from := range froms {
+			for _, to := range States {
+				err := CheckTransition(ev, from, to)
+				want := allowed[[3]string{string(ev), string(from), string(to)}]
+				if (err == nil) != want {
+					t.Errorf("%s: %q → %q: allowed=%v, table says %v", ev, from, to, want, err)
+				}
+				if err != nil && err.Error() == "" {
+					t.Errorf("%s: empty refusal", ev)
+				}
+			}
+		}
+	}
+	// A released quarantined file is never called verified.
+	if err := CheckTransition(EvDatasetReleased, StateQuarantined, StateVerified); err == nil || !strings.Contains(err.Error(), "released") {
+		t.Errorf("quarantined → verified by release: %v", err)
+	}
+}
+
+// TestAppendRefusesForbiddenTransition: Append writes no state change the
+// table forbids, and no event type outside the catalogue.
+func TestAppendRefusesForbiddenTransition(t *testing.T) {
+	l, _ := openTest(t, newTestKey(t, "test"))
+	d := testDataset(1, StateQuarantined)
+	app := func(typ EventType, d *Dataset) error {
+		return l.Update(func(tx *Tx) error {
+			_, err := tx.Append(Event{Actor: "officer.a", Type: typ, Dataset: d})
+			return err
+		})
+	}
+	if err := app(EvDatasetReceived, d); err != nil {
+		t.Fatal(err)
+	}
+	v := *d
+	v.State = StateVerified
+	if err := app(EvDatasetReleased, &v); !errors.Is(err, ErrTransition) {
+		t.Fatalf("quarantined → verified by release: %v", err)
+	}
+	if err := app(EvDatasetReceived, &v); !errors.Is(err, ErrTransition) {
+		t.Fatalf("a second receipt of a recorded dataset: %v", err)
+	}
+	if err := app("dataset.teleported", &v); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("unknown type: %v", err)
+	}
+	if err := app(EvDatasetReleased, nil); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("a state-changing type without a state: %v", err)
+	}
+	if n, _ := l.Size(); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+}
+
+// TestVerifyFindsForbiddenTransition: a state change the rules forbid,
+// written into a ledger whose hashes and signature are otherwise sound,
+// fails verification and names the event.
+func TestVerifyFindsForbiddenTransition(t *testing.T) {
+	l, path := openTest(t, newTestKey(t, "test"))
+	d := testDataset(1, StateQuarantined)
+	v := *d
+	v.State = StateVerified // a quarantined file may be released, never verified
+	testSkipTransitions = true
+	err := l.Update(func(tx *Tx) error {
+		if _, err := tx.Append(Event{Actor: "officer.a", Type: EvDatasetReceived, Dataset: d}); err != nil {
+			return err
+		}
+		_, err := tx.Append(Event{Actor: "officer.a", Type: EvDatasetReleased, Dataset: &v})
+		return err
+	})
+	testSkipTransitions = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	rep := verifyFile(t, path, VerifyOptions{})
+	if rep.OK || !hasKind(rep, ProblemTransition) || rep.FirstBad != 1 {
+		t.Fatalf("forbidden transition not reported at event 1: %s", rep)
+	}
+	if !strings.Contains(rep.String(), "quarantined") {
+		t.Errorf("the report should say what the table allows: %s", rep)
+	}
+}
