@@ -24,7 +24,7 @@ func postRaw(t *testing.T, cl *Client, path, body string) error {
 	return nil
 }
 
-func eventsOfType(t *testing.T, cl *Client, typ string) []audit.Event {
+func eventsOfType(t *testing.T, cl *Client, typ audit.EventType) []audit.Event {
 	t.Helper()
 	evs, err := cl.Log(context.Background(), 0, 100000)
 	if err != nil {
@@ -32,7 +32,7 @@ func eventsOfType(t *testing.T, cl *Client, typ string) []audit.Event {
 	}
 	var out []audit.Event
 	for _, e := range evs {
-		if string(e.Type) == typ {
+		if e.Type == typ {
 			out = append(out, e)
 		}
 	}
@@ -60,7 +60,7 @@ func TestForgedScrubReportRefused(t *testing.T) {
 			t.Fatalf("%s: a report that does not match the ledger must be refused, got %v", body, err)
 		}
 	}
-	for _, typ := range []string{"vault.verified", "vault.scrub_reported", "vault.object_failed"} {
+	for _, typ := range []audit.EventType{"vault.verified", "vault.scrub_reported", "vault.object_failed"} {
 		if evs := eventsOfType(t, cl, typ); len(evs) != 0 {
 			t.Fatalf("a refused report was recorded as %s: %+v", typ, evs)
 		}
