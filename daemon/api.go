@@ -6,105 +6,100 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"custodian/audit"
+	"custodian/service"
 	"custodian/transfer"
 )
 
-// Actions a request may ask for; authorize decides per actor.
-const (
-	ActRunJob      = "job.run"
-	ActReadMeta    = "dataset.read_metadata"
-	ActAuditVerify = "audit.verify"
-	ActAuditExport = "audit.export"
-	ActAuditRead   = "audit.read"
-	ActRecordScrub = "vault.record_verify"
-	ActReadStatus  = "status.read"
-	ActRelease     = "dataset.release"
-	ActRepull      = "dataset.repull"
-)
-
-// authorize is the one place that decides whether actor may do action. Today
-// every local account that can open the socket (0600, owned by the service
-// account, in a 0700 directory) may act; per-person roles and four-eyes
-// approvals replace this rule.
-func authorize(a Actor, action string) error {
-	if a.Name == "" {
-		return errForbidden
-	}
-	return nil
+// API is what the HTTP handlers may call: the service layer's use cases,
+// nothing else. A handler decodes, makes exactly one call, and encodes; it
+// holds no ledger, so it cannot append anything itself.
+type API interface {
+	Status(ctx context.Context, a service.Actor) (service.Status, error)
+	RunJob(ctx context.Context, a service.Actor, job, trigger string, progress func(transfer.Progress)) (*transfer.RunResult, error)
+	Datasets(ctx context.Context, a service.Actor) ([]service.DatasetView, error)
+	Dataset(ctx context.Context, a service.Actor, id string) (service.DatasetDetail, error)
+	Release(ctx context.Context, a service.Actor, id, reason string) (service.DatasetView, error)
+	Repull(ctx context.Context, a service.Actor, id, reason string) (transfer.FileOutcome, error)
+	VerifyLedger(ctx context.Context, a service.Actor, opts audit.VerifyOptions) (*audit.Report, error)
+	ExportLedger(ctx context.Context, a service.Actor, w io.Writer) (int64, error)
+	Checkpoint(ctx context.Context, a service.Actor) (service.Checkpoint, error)
+	Events(ctx context.Context, a service.Actor, from int64, limit int) ([]service.EventView, error)
+	ScrubPlan(ctx context.Context, a service.Actor) (service.ScrubPlan, error)
+	RecordScrub(ctx context.Context, a service.Actor, rep service.ScrubReport) (service.Recorded, error)
+	RefuseScrub(ctx context.Context, a service.Actor, why string) error
 }
 
-var errForbidden = errors.New("forbidden")
+var _ API = (*service.Service)(nil)
 
-// handlerFunc is an API handler that knows who is calling.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, a Actor) error
-
-// httpError carries a status code for the client.
-type httpError struct {
-	code int
-	err  error
+// route is one API endpoint: the service method it calls authorizes
+// action (the route table test checks both).
+type route struct {
+	pattern string
+	action  service.Action
+	serve   func(h *handlers, w http.ResponseWriter, r *http.Request, a service.Actor) error
 }
 
-func (e *httpError) Error() string { return e.err.Error() }
-func (e *httpError) Unwrap() error { return e.err }
-
-func badRequest(format string, args ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Errorf(format, args...)}
+// routes is the whole API.
+var routes = []route{
+	{"GET /v1/status", service.ActStatus, (*handlers).status},
+	{"POST /v1/jobs/{name}/run", service.ActRunJob, (*handlers).run},
+	{"GET /v1/datasets", service.ActListDatasets, (*handlers).datasets},
+	{"GET /v1/datasets/{id}", service.ActShowDataset, (*handlers).dataset},
+	{"POST /v1/datasets/{id}/release", service.ActRelease, (*handlers).release},
+	{"POST /v1/datasets/{id}/repull", service.ActRepull, (*handlers).repull},
+	{"POST /v1/audit/verify", service.ActVerifyLedger, (*handlers).verify},
+	{"GET /v1/audit/export", service.ActExportLedger, (*handlers).export},
+	{"GET /v1/audit/checkpoint", service.ActReadLedger, (*handlers).checkpoint},
+	{"GET /v1/audit/log", service.ActReadLedger, (*handlers).log},
+	{"GET /v1/vault/scrub-plan", service.ActScrubPlan, (*handlers).scrubPlan},
+	{"POST /v1/vault/verified", service.ActRecordScrub, (*handlers).recordScrub},
 }
 
-func notFound(format string, args ...any) error {
-	return &httpError{http.StatusNotFound, fmt.Errorf(format, args...)}
+// handlers serves the routes over one API.
+type handlers struct {
+	api API
+	// runCtx outlives requests: a run belongs to the daemon, and a client
+	// that disconnects does not cancel it. wg counts runs in progress.
+	runCtx  context.Context
+	wg      *sync.WaitGroup
+	onError func(path string, a service.Actor, code int, err error)
+	warning func() string // a notice for every response, or ""
 }
 
-func (d *Daemon) api(runCtx context.Context) http.Handler {
+// WarningHeader carries, on every response, a one-line notice while the
+// daemon refuses work (its ledger is damaged or cannot be written).
+const WarningHeader = "Custodian-Ledger-Warning"
+
+func (h *handlers) mux() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern, action string, h handlerFunc) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			a, err := actorFrom(r.Context())
-			if err == nil {
-				err = authorize(a, action)
-			}
-			if err == nil {
-				err = h(w, r, a)
-			}
-			if err != nil {
-				code := http.StatusInternalServerError
-				var he *httpError
-				switch {
-				case errors.As(err, &he):
-					code = he.code
-				case errors.Is(err, errForbidden):
-					code = http.StatusForbidden
+	for _, rt := range routes {
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if h.warning != nil {
+				if msg := h.warning(); msg != "" {
+					w.Header().Set(WarningHeader, msg)
 				}
-				d.Log.Warn().Str("path", r.URL.Path).Str("actor", a.Name).Int("status", code).Err(err).Msg("api request failed")
-				writeJSON(w, code, map[string]string{"error": err.Error()})
+			}
+			a, err := actorFrom(r.Context())
+			if err != nil {
+				// No peer credentials: the service still decides and
+				// records the refusal of an unidentified caller.
+				a = service.Actor{UID: -1}
+			}
+			if err := rt.serve(h, w, r, a); err != nil {
+				p := service.ProblemOf(err)
+				if h.onError != nil {
+					h.onError(r.URL.Path, a, p.Status, err)
+				}
+				writeProblem(w, p)
 			}
 		})
 	}
-	handle("GET /v1/status", ActReadStatus, d.handleStatus)
-	handle("POST /v1/jobs/{name}/run", ActRunJob, func(w http.ResponseWriter, r *http.Request, a Actor) error {
-		return d.handleRun(runCtx, w, r, a)
-	})
-	handle("GET /v1/datasets", ActReadMeta, d.handleDatasets)
-	handle("GET /v1/datasets/{id}", ActReadMeta, d.handleDataset)
-	handle("POST /v1/audit/verify", ActAuditVerify, d.handleVerify)
-	handle("GET /v1/audit/export", ActAuditExport, d.handleExport)
-	handle("GET /v1/audit/checkpoint", ActAuditRead, d.handleCheckpoint)
-	handle("GET /v1/audit/log", ActAuditRead, d.handleLog)
-	handle("GET /v1/vault/scrub-plan", ActReadMeta, d.handleScrubPlan)
-	handle("POST /v1/vault/verified", ActRecordScrub, d.handleScrubResult)
-	handle("POST /v1/datasets/{id}/release", ActRelease, d.handleRelease)
-	handle("POST /v1/datasets/{id}/repull", ActRepull, func(w http.ResponseWriter, r *http.Request, a Actor) error {
-		return d.handleRepull(runCtx, w, r, a)
-	})
 	return mux
 }
 
@@ -116,25 +111,28 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Status is the daemon's summary.
-type Status struct {
-	DataDir    string   `json:"data_dir"`
-	Jobs       []string `json:"jobs"`
-	LedgerSize int64    `json:"ledger_size"`
-	Datasets   int      `json:"datasets"`
-	Caller     Actor    `json:"caller"`
+func writeProblem(w http.ResponseWriter, p service.Problem) {
+	w.Header().Set("Content-Type", service.ProblemContentType)
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
 }
 
-func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, a Actor) error {
-	n, err := d.Ledger.Size()
+// decode reads a JSON body of at most limit bytes; an empty body leaves v
+// as it is when empty is allowed.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any, empty bool) error {
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
+	if err == nil || (empty && errors.Is(err, io.EOF)) {
+		return nil
+	}
+	return fmt.Errorf("%w: body: %v", service.ErrInvalid, err)
+}
+
+func (h *handlers) status(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	st, err := h.api.Status(r.Context(), a)
 	if err != nil {
 		return err
 	}
-	ds, err := d.Ledger.Datasets()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, Status{DataDir: d.Config.DataDir, Jobs: d.Runner.CurrentConfig().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a})
+	writeJSON(w, http.StatusOK, st)
 	return nil
 }
 
@@ -142,17 +140,11 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, a Actor) e
 type RunMessage struct {
 	Progress *transfer.Progress  `json:"progress,omitempty"`
 	Result   *transfer.RunResult `json:"result,omitempty"`
-	Error    string              `json:"error,omitempty"`
+	Error    *service.Problem    `json:"error,omitempty"`
 }
 
-// handleRun runs a job and streams progress, then the result. The run belongs
-// to the daemon: a client that disconnects does not cancel it.
-func (d *Daemon) handleRun(runCtx context.Context, w http.ResponseWriter, r *http.Request, a Actor) error {
-	name := r.PathValue("name")
-	cfg := d.Runner.CurrentConfig()
-	if _, ok := cfg.Job(name); !ok {
-		return notFound("unknown job %q; configured jobs: %v", name, cfg.JobNames())
-	}
+// run runs a job and streams progress, then the result.
+func (h *handlers) run(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -186,49 +178,69 @@ func (d *Daemon) handleRun(runCtx context.Context, w http.ResponseWriter, r *htt
 			send(RunMessage{Progress: &p})
 		}
 	}
-	d.wg.Add(1)
-	defer d.wg.Done()
-	res, err := d.Runner.Run(runCtx, transfer.RunRequest{Job: name, Actor: a.Name, Trigger: "manual", Progress: progress})
+	h.wg.Add(1)
+	defer h.wg.Done()
+	res, err := h.api.RunJob(h.runCtx, a, r.PathValue("name"), "manual", progress)
 	if err != nil {
-		send(RunMessage{Error: err.Error()})
+		p := service.ProblemOf(err)
+		send(RunMessage{Error: &p})
 		return nil
 	}
 	send(RunMessage{Result: res})
 	return nil
 }
 
-func (d *Daemon) handleDatasets(w http.ResponseWriter, r *http.Request, a Actor) error {
-	ds, err := d.Ledger.Datasets()
+func (h *handlers) datasets(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	ds, err := h.api.Datasets(r.Context(), a)
 	if err != nil {
 		return err
 	}
 	if ds == nil {
-		ds = []audit.Dataset{}
+		ds = []service.DatasetView{}
 	}
 	writeJSON(w, http.StatusOK, ds)
 	return nil
 }
 
-// DatasetDetail is one dataset with its custody timeline.
-type DatasetDetail struct {
-	Dataset  audit.Dataset `json:"dataset"`
-	Timeline []audit.Event `json:"timeline"`
+func (h *handlers) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	d, err := h.api.Dataset(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
 }
 
-func (d *Daemon) handleDataset(w http.ResponseWriter, r *http.Request, a Actor) error {
-	id := r.PathValue("id")
-	ds, ok, err := d.Ledger.Dataset(id)
+// ActionRequest carries the reason of an officer action.
+type ActionRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (h *handlers) release(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req ActionRequest
+	if err := decode(w, r, 64<<10, &req, false); err != nil {
+		return err
+	}
+	d, err := h.api.Release(r.Context(), a, r.PathValue("id"), req.Reason)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return notFound("no dataset %q; list them with `custodian dataset list`", id)
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (h *handlers) repull(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req ActionRequest
+	if err := decode(w, r, 64<<10, &req, false); err != nil {
+		return err
 	}
-	tl, err := d.Ledger.Timeline(id)
+	h.wg.Add(1)
+	defer h.wg.Done()
+	o, err := h.api.Repull(h.runCtx, a, r.PathValue("id"), req.Reason)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, DatasetDetail{Dataset: ds, Timeline: tl})
+	writeJSON(w, http.StatusOK, o)
 	return nil
 }
 
@@ -238,287 +250,105 @@ type VerifyRequest struct {
 	VerifierKey string `json:"verifier_key,omitempty"`
 }
 
-func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (h *handlers) verify(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	var req VerifyRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		return badRequest("body: %v", err)
+	if err := decode(w, r, 1<<20, &req, true); err != nil {
+		return err
 	}
 	opts := audit.VerifyOptions{VerifierKey: req.VerifierKey}
 	if req.Checkpoint != "" {
 		opts.Checkpoint = []byte(req.Checkpoint)
 	}
-	rep, err := audit.Verify(d.Ledger, opts)
+	rep, err := h.api.VerifyLedger(r.Context(), a, opts)
 	if err != nil {
 		return err
 	}
-	d.event(audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: map[string]string{
-		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}})
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
-func (d *Daemon) handleExport(w http.ResponseWriter, r *http.Request, a Actor) error {
-	// Record the export first, so the copy carries its own export event.
-	d.event(audit.Event{Actor: a.Name, Type: audit.EvAuditExported})
-	w.Header().Set("Content-Type", "application/octet-stream")
-	_, err := d.Ledger.Export(w)
+func (h *handlers) export(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	// The service records the export before the snapshot is taken, so a
+	// refusal still reaches the client as a problem; once bytes flow, a
+	// failure can only cut the stream.
+	hw := &headerOnWrite{w: w}
+	_, err := h.api.ExportLedger(r.Context(), a, hw)
+	if err != nil && hw.started {
+		return nil // the client sees a short body; the snapshot is not valid
+	}
 	return err
 }
 
-func (d *Daemon) handleCheckpoint(w http.ResponseWriter, r *http.Request, a Actor) error {
-	cp, err := d.Ledger.Checkpoint()
+// headerOnWrite sets the download's headers on the first write.
+type headerOnWrite struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (h *headerOnWrite) Write(p []byte) (int, error) {
+	if !h.started {
+		h.started = true
+		h.w.Header().Set("Content-Type", "application/octet-stream")
+	}
+	return h.w.Write(p)
+}
+
+func (h *handlers) checkpoint(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	cp, err := h.api.Checkpoint(r.Context(), a)
 	if err != nil {
 		return err
 	}
-	vk, err := d.Ledger.VerifierKey()
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"checkpoint": string(cp), "verifier_key": vk})
+	writeJSON(w, http.StatusOK, cp)
 	return nil
 }
 
-func (d *Daemon) handleLog(w http.ResponseWriter, r *http.Request, a Actor) error {
+func (h *handlers) log(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	q := r.URL.Query()
 	from, limit := int64(0), 1000
 	var err error
 	if s := q.Get("from"); s != "" {
-		if from, err = strconv.ParseInt(s, 10, 64); err != nil || from < 0 {
-			return badRequest("from: %q is not an event index (0 or more)", s)
+		if from, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return fmt.Errorf("%w: from: %q is not an event index (0 or more)", service.ErrInvalid, s)
 		}
 	}
 	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > 100000 {
-			return badRequest("limit: %q is out of range; use 1 to 100000", s)
+		if limit, err = strconv.Atoi(s); err != nil {
+			return fmt.Errorf("%w: limit: %q is not a number; use 1 to %d", service.ErrInvalid, s, service.MaxLogLimit)
 		}
 	}
-	evs, err := d.Ledger.Events(from, limit)
+	evs, err := h.api.Events(r.Context(), a, from, limit)
 	if err != nil {
 		return err
 	}
 	if evs == nil {
-		evs = []audit.Event{}
+		evs = []service.EventView{}
 	}
 	writeJSON(w, http.StatusOK, evs)
 	return nil
 }
 
-// ScrubReport is what `vault verify` found. The CLI decrypts locally (the
-// vault's private key never reaches the daemon), so the daemon cannot know
-// that the objects were decrypted: it records the report as a report by
-// the calling account, and only if it matches the ledger (see
-// checkScrubReport).
-type ScrubReport struct {
-	// LedgerSize is the ledger size of the plan the scrub followed
-	// (GET /v1/vault/scrub-plan).
-	LedgerSize int64 `json:"ledger_size"`
-	// Checked is the number of vault objects checked: all of the plan's.
-	Checked int `json:"checked"`
-	// Failed maps the object ID of each object that failed to the reason.
-	Failed map[string]string `json:"failed"`
-	// CheckedDigest is transfer.ScrubDigest of the objects checked.
-	CheckedDigest string `json:"checked_digest"`
-}
-
-// Event types of scrub reports. Installations from before scrub reports
-// were checked against the ledger hold "vault.verified" events instead;
-// they stay valid ledger entries and read as before.
-const (
-	EvScrubReported       = audit.EvVaultScrubReported
-	EvScrubReportRefused  = audit.EvVaultScrubReportRefused
-	EvScrubObjectFailed   = audit.EvVaultObjectFailed
-	maxScrubReason        = 4096
-	maxFailedObjectsField = 256 << 10
-)
-
-func (d *Daemon) handleScrubPlan(w http.ResponseWriter, r *http.Request, a Actor) error {
-	size, err := d.Ledger.Size()
-	if err != nil {
-		return err
-	}
-	plan, err := transfer.PlanScrub(d.Ledger, size)
+func (h *handlers) scrubPlan(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	plan, err := h.api.ScrubPlan(r.Context(), a)
 	if err != nil {
 		return err
 	}
 	if plan.Items == nil {
-		plan.Items = []transfer.ScrubItem{}
+		plan.Items = []service.ScrubItem{}
 	}
 	writeJSON(w, http.StatusOK, plan)
 	return nil
 }
 
-// handleScrubResult records a scrub report as a report by its sender, or
-// records its refusal.
-func (d *Daemon) handleScrubResult(w http.ResponseWriter, r *http.Request, a Actor) error {
-	var rep ScrubReport
+func (h *handlers) recordScrub(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var rep service.ScrubReport
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&rep); err != nil {
-		return d.refuseScrub(a, rep, http.StatusBadRequest, fmt.Sprintf("the body is not a scrub report: %v", err))
+		// An unreadable report is refused like a false one: on the ledger.
+		return h.api.RefuseScrub(r.Context(), a, fmt.Sprintf("the body is not a scrub report: %v", err))
 	}
-	plan, why, err := d.checkScrubReport(rep)
+	rec, err := h.api.RecordScrub(r.Context(), a, rep)
 	if err != nil {
 		return err
 	}
-	if why != "" {
-		return d.refuseScrub(a, rep, http.StatusUnprocessableEntity, why)
-	}
-	owner := make(map[string]string, len(plan.Items))
-	for _, it := range plan.Items {
-		owner[it.ObjectID] = it.Dataset.ID
-	}
-	failed := slices.Sorted(maps.Keys(rep.Failed))
-	list := strings.Join(failed, " ")
-	if len(list) > maxFailedObjectsField {
-		cut := strings.LastIndexByte(list[:maxFailedObjectsField], ' ')
-		list = list[:max(cut, 0)] + " … (the rest in vault.object_failed events)"
-	}
-	details := map[string]string{
-		"reported_by":     a.Name,
-		"objects_checked": strconv.Itoa(rep.Checked),
-		"failed":          strconv.Itoa(len(rep.Failed)),
-		"failed_objects":  list,
-		"checked_digest":  rep.CheckedDigest,
-		"ledger_size":     strconv.FormatInt(rep.LedgerSize, 10),
-		"note":            "a report by reported_by: the daemon does not hold the vault's private key and did not decrypt the objects; the counts, object IDs and digest match the ledger",
-	}
-	var recorded audit.Event
-	err = d.Ledger.Update(func(tx *audit.Tx) error {
-		var err error
-		if recorded, err = tx.Append(audit.Event{Actor: a.Name, Type: EvScrubReported, Details: details}); err != nil {
-			return err
-		}
-		for _, obj := range failed {
-			if _, err := tx.Append(audit.Event{Actor: a.Name, Type: EvScrubObjectFailed, DatasetID: owner[obj], Details: map[string]string{
-				"object_id": obj, "reason": rep.Failed[obj], "reported_by": a.Name}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"recorded": EvScrubReported, "index": recorded.Index})
-	return nil
-}
-
-// checkScrubReport returns the plan rep claims to have followed and, if rep
-// does not match the ledger, why (the rule it breaks). err is an internal
-// failure.
-func (d *Daemon) checkScrubReport(rep ScrubReport) (plan transfer.ScrubPlan, why string, err error) {
-	size, err := d.Ledger.Size()
-	if err != nil {
-		return plan, "", err
-	}
-	if rep.LedgerSize < 1 || rep.LedgerSize > size {
-		return plan, fmt.Sprintf("ledger_size %d is not a size the ledger has had (1 to %d): a report must follow a plan from GET /v1/vault/scrub-plan", rep.LedgerSize, size), nil
-	}
-	if plan, err = transfer.PlanScrub(d.Ledger, rep.LedgerSize); err != nil {
-		return plan, "", err
-	}
-	if rep.Checked != len(plan.Items) {
-		return plan, fmt.Sprintf("the report says %d object(s) were checked, but the ledger's first %d entries refer to %d vault object(s): a scrub checks every one of them",
-			rep.Checked, rep.LedgerSize, len(plan.Items)), nil
-	}
-	known := make(map[string]bool, len(plan.Items))
-	for _, it := range plan.Items {
-		known[it.ObjectID] = true
-	}
-	for _, obj := range slices.Sorted(maps.Keys(rep.Failed)) {
-		if !known[obj] {
-			return plan, fmt.Sprintf("failed object %s is not a vault object on the ledger (first %d entries): failures must name objects of the plan", quoteShort(obj), rep.LedgerSize), nil
-		}
-		if len(rep.Failed[obj]) > maxScrubReason {
-			return plan, fmt.Sprintf("the reason given for object %s is longer than %d bytes", obj, maxScrubReason), nil
-		}
-	}
-	want := transfer.ScrubDigest(plan.Items)
-	switch rep.CheckedDigest {
-	case want:
-	case "":
-		return plan, "checked_digest is required: the SHA-256 of the sorted lines \"OBJECT_ID SHA256\" of the objects checked", nil
-	default:
-		return plan, fmt.Sprintf("checked_digest %s does not match the objects on the ledger (first %d entries), whose digest is %s: the report must cover exactly those objects and their SHA-256",
-			quoteShort(rep.CheckedDigest), rep.LedgerSize, want), nil
-	}
-	return plan, "", nil
-}
-
-// refuseScrub records a refused scrub report, naming its sender and the
-// rule, and returns the refusal for the client.
-func (d *Daemon) refuseScrub(a Actor, rep ScrubReport, code int, why string) error {
-	details := map[string]string{
-		"reported_by":     a.Name,
-		"reason":          why,
-		"objects_checked": strconv.Itoa(rep.Checked),
-		"failed":          strconv.Itoa(len(rep.Failed)),
-		"ledger_size":     strconv.FormatInt(rep.LedgerSize, 10),
-	}
-	if err := d.Ledger.Update(func(tx *audit.Tx) error {
-		_, err := tx.Append(audit.Event{Actor: a.Name, Type: EvScrubReportRefused, Details: details})
-		return err
-	}); err != nil {
-		return fmt.Errorf("recording the refusal of a scrub report (%s): %w", why, err)
-	}
-	return &httpError{code, fmt.Errorf("scrub report refused: %s", why)}
-}
-
-// quoteShort quotes s, cut to 80 bytes: values a client sent are named in
-// refusals without letting the client write arbitrary text to the ledger.
-func quoteShort(s string) string {
-	if len(s) > 80 {
-		s = strings.ToValidUTF8(s[:80], "") + "…"
-	}
-	return strconv.Quote(s)
-}
-
-// ActionRequest carries the reason of an officer action.
-type ActionRequest struct {
-	Reason string `json:"reason"`
-}
-
-func readAction(w http.ResponseWriter, r *http.Request) (ActionRequest, error) {
-	var req ActionRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		return req, badRequest("body: %v", err)
-	}
-	return req, nil
-}
-
-// actionError maps the runner's refusals to client errors.
-func actionError(err error) error {
-	switch {
-	case errors.Is(err, transfer.ErrNoDataset):
-		return &httpError{http.StatusNotFound, err}
-	case errors.Is(err, transfer.ErrState), errors.Is(err, transfer.ErrReason):
-		return &httpError{http.StatusConflict, err}
-	}
-	return err
-}
-
-func (d *Daemon) handleRelease(w http.ResponseWriter, r *http.Request, a Actor) error {
-	req, err := readAction(w, r)
-	if err != nil {
-		return err
-	}
-	ds, err := d.Runner.Release(r.PathValue("id"), a.Name, req.Reason)
-	if err != nil {
-		return actionError(err)
-	}
-	writeJSON(w, http.StatusOK, ds)
-	return nil
-}
-
-func (d *Daemon) handleRepull(runCtx context.Context, w http.ResponseWriter, r *http.Request, a Actor) error {
-	req, err := readAction(w, r)
-	if err != nil {
-		return err
-	}
-	d.wg.Add(1)
-	defer d.wg.Done()
-	o, err := d.Runner.Repull(runCtx, r.PathValue("id"), a.Name, req.Reason)
-	if err != nil {
-		return actionError(err)
-	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, rec)
 	return nil
 }

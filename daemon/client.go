@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"custodian/audit"
+	"custodian/service"
 	"custodian/transfer"
 )
 
@@ -55,10 +56,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		var e struct{ Error string }
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s", e.Error)
+		if p, ok := service.DecodeProblem(b); ok {
+			return nil, service.ErrorFromProblem(p)
 		}
 		return nil, fmt.Errorf("daemon answered %s", resp.Status)
 	}
@@ -75,8 +75,8 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 }
 
 // Status returns the daemon's summary.
-func (c *Client) Status(ctx context.Context) (Status, error) {
-	var s Status
+func (c *Client) Status(ctx context.Context) (service.Status, error) {
+	var s service.Status
 	return s, c.getJSON(ctx, "/v1/status", &s)
 }
 
@@ -96,8 +96,8 @@ func (c *Client) Run(ctx context.Context, job string, progress func(transfer.Pro
 			return nil, fmt.Errorf("reading the daemon's answer: %w", err)
 		}
 		switch {
-		case m.Error != "":
-			return nil, errors.New(m.Error)
+		case m.Error != nil:
+			return nil, service.ErrorFromProblem(*m.Error)
 		case m.Result != nil:
 			return m.Result, nil
 		case m.Progress != nil && progress != nil:
@@ -111,14 +111,14 @@ func (c *Client) Run(ctx context.Context, job string, progress func(transfer.Pro
 }
 
 // Datasets lists every dataset's metadata.
-func (c *Client) Datasets(ctx context.Context) ([]audit.Dataset, error) {
-	var ds []audit.Dataset
+func (c *Client) Datasets(ctx context.Context) ([]service.DatasetView, error) {
+	var ds []service.DatasetView
 	return ds, c.getJSON(ctx, "/v1/datasets", &ds)
 }
 
 // Dataset returns one dataset and its custody timeline.
-func (c *Client) Dataset(ctx context.Context, id string) (DatasetDetail, error) {
-	var d DatasetDetail
+func (c *Client) Dataset(ctx context.Context, id string) (service.DatasetDetail, error) {
+	var d service.DatasetDetail
 	return d, c.getJSON(ctx, "/v1/datasets/"+url.PathEscape(id), &d)
 }
 
@@ -150,33 +150,31 @@ func (c *Client) Export(ctx context.Context, w io.Writer) (int64, error) {
 
 // Checkpoint returns the latest signed checkpoint and the verifier key.
 func (c *Client) Checkpoint(ctx context.Context) (checkpoint, verifierKey string, err error) {
-	var m map[string]string
-	if err := c.getJSON(ctx, "/v1/audit/checkpoint", &m); err != nil {
+	var cp service.Checkpoint
+	if err := c.getJSON(ctx, "/v1/audit/checkpoint", &cp); err != nil {
 		return "", "", err
 	}
-	return m["checkpoint"], m["verifier_key"], nil
+	return cp.Checkpoint, cp.VerifierKey, nil
 }
 
 // Log returns up to limit events from index from.
-func (c *Client) Log(ctx context.Context, from int64, limit int) ([]audit.Event, error) {
-	var evs []audit.Event
+func (c *Client) Log(ctx context.Context, from int64, limit int) ([]service.EventView, error) {
+	var evs []service.EventView
 	return evs, c.getJSON(ctx, fmt.Sprintf("/v1/audit/log?from=%d&limit=%d", from, limit), &evs)
 }
 
 // ScrubPlan returns the vault objects a scrub must check, as of the
 // ledger's current size.
-func (c *Client) ScrubPlan(ctx context.Context) (transfer.ScrubPlan, error) {
-	var p transfer.ScrubPlan
+func (c *Client) ScrubPlan(ctx context.Context) (service.ScrubPlan, error) {
+	var p service.ScrubPlan
 	return p, c.getJSON(ctx, "/v1/vault/scrub-plan", &p)
 }
 
 // RecordScrub records a scrub's outcome on the ledger as a report by the
 // calling account. The daemon refuses (and records the refusal of) a report
 // that does not match the ledger; the error then names the rule.
-func (c *Client) RecordScrub(ctx context.Context, rep ScrubReport) (index int64, err error) {
-	var out struct {
-		Index int64 `json:"index"`
-	}
+func (c *Client) RecordScrub(ctx context.Context, rep service.ScrubReport) (index int64, err error) {
+	var out service.Recorded
 	return out.Index, c.postJSON(ctx, "/v1/vault/verified", rep, &out)
 }
 
@@ -194,8 +192,8 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 }
 
 // Release accepts a held or quarantined dataset, with a reason.
-func (c *Client) Release(ctx context.Context, id, reason string) (audit.Dataset, error) {
-	var d audit.Dataset
+func (c *Client) Release(ctx context.Context, id, reason string) (service.DatasetView, error) {
+	var d service.DatasetView
 	return d, c.postJSON(ctx, "/v1/datasets/"+url.PathEscape(id)+"/release", ActionRequest{Reason: reason}, &d)
 }
 

@@ -12,9 +12,11 @@
 // configuration for runs that start afterwards.
 //
 // Every API request is attributed to a person: the peer credentials of the
-// socket connection (SO_PEERCRED) name the local account that called. Handlers
-// receive that Actor and a single authorize function decides what it may do,
-// so accounts and four-eyes approvals can replace the rule in one place.
+// socket connection (SO_PEERCRED) name the local account that called. The API
+// is thin: each route decodes, calls one method of the service layer
+// (package service) with that Actor, and encodes; the service authorizes,
+// applies the custody rules and records on the ledger. The daemon's own
+// events (start, stop, reload, recovery) take the service's one path too.
 package daemon
 
 import (
@@ -35,6 +37,7 @@ import (
 
 	"custodian/audit"
 	"custodian/configs"
+	"custodian/service"
 	"custodian/transfer"
 	"custodian/vault"
 )
@@ -54,11 +57,12 @@ const SystemActor = "system:custodian"
 
 // Daemon is an open installation.
 type Daemon struct {
-	Config *configs.Config
-	Ledger *audit.Ledger
-	Vault  *vault.Vault
-	Runner *transfer.Runner
-	Log    zerolog.Logger
+	Config  *configs.Config
+	Ledger  *audit.Ledger
+	Vault   *vault.Vault
+	Runner  *transfer.Runner
+	Service *service.Service
+	Log     zerolog.Logger
 
 	wg sync.WaitGroup
 
@@ -105,6 +109,7 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 	}
 	d := &Daemon{Config: cfg, Ledger: led, Vault: v, Log: log}
 	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log}
+	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log}
 	if err := d.recover(); err != nil {
 		led.Close()
 		return nil, err
@@ -183,7 +188,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	c.Start()
 
 	srv := &http.Server{
-		Handler:           d.api(runCtx),
+		Handler:           d.handler(runCtx),
 		ConnContext:       withPeer,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
@@ -291,10 +296,21 @@ func (d *Daemon) scheduled(ctx context.Context, job string) {
 	}
 }
 
+// event records one of the daemon's own events through the service's one
+// path; a failure is logged loudly, since the ledger is the evidence.
 func (d *Daemon) event(ev audit.Event) {
-	if err := d.Ledger.Update(func(tx *audit.Tx) error { _, err := tx.Append(ev); return err }); err != nil {
+	if err := d.Service.Record(ev); err != nil {
 		d.Log.Error().Err(err).Str("event", string(ev.Type)).Msg("cannot record event on the ledger")
 	}
+}
+
+// handler is the API over the service layer.
+func (d *Daemon) handler(runCtx context.Context) http.Handler {
+	h := &handlers{api: d.Service, runCtx: runCtx, wg: &d.wg,
+		onError: func(path string, a Actor, code int, err error) {
+			d.Log.Warn().Str("path", path).Str("actor", a.Name).Int("status", code).Err(err).Msg("api request failed")
+		}}
+	return h.mux()
 }
 
 // listenSocket listens on the Unix socket, removing a stale one left by a

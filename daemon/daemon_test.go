@@ -169,7 +169,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("datasets: %v %d", err, len(ds))
 	}
 	for _, x := range ds {
-		if x.State != audit.StateQuarantined {
+		if x.State != string(audit.StateQuarantined) {
 			continue
 		}
 		if _, err := cl.Release(ctx, x.ID, "short"); err == nil || !strings.Contains(err.Error(), "reason") {
@@ -179,7 +179,7 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatalf("repull: %v", err)
 		}
 		r, err := cl.Release(ctx, x.ID, "count confirmed wrong by the provider")
-		if err != nil || r.State != audit.StateReleased {
+		if err != nil || r.State != string(audit.StateReleased) {
 			t.Fatalf("release: %+v %v", r, err)
 		}
 	}
@@ -223,7 +223,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	types := map[audit.EventType]int{}
 	for _, e := range evs {
-		types[e.Type]++
+		types[audit.EventType(e.Type)]++
 		if e.Actor == "" {
 			t.Errorf("event %d has no actor", e.Index)
 		}
@@ -459,7 +459,7 @@ jobs:
 	evs, _ := cl.Log(ctx, 0, 1000)
 	got := map[audit.EventType]int{}
 	for _, e := range evs {
-		got[e.Type]++
+		got[audit.EventType(e.Type)]++
 	}
 	if got["config.reloaded"] != 1 || got["config.reload_refused"] != 2 {
 		t.Fatalf("reloads on the ledger: %v", got)

@@ -7,16 +7,12 @@ import (
 	"os/user"
 	"strconv"
 	"syscall"
+
+	"custodian/service"
 )
 
 // Actor is the person an API request is attributed to.
-type Actor struct {
-	Name string `json:"name"` // local account name
-	UID  int    `json:"uid"`
-	PID  int    `json:"pid"`
-}
-
-func (a Actor) String() string { return a.Name }
+type Actor = service.Actor
 
 type peerKey struct{}
 

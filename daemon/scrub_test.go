@@ -9,6 +9,7 @@ import (
 
 	"custodian/audit"
 	"custodian/internal/synth"
+	"custodian/service"
 	"custodian/transfer"
 )
 
@@ -24,15 +25,15 @@ func postRaw(t *testing.T, cl *Client, path, body string) error {
 	return nil
 }
 
-func eventsOfType(t *testing.T, cl *Client, typ audit.EventType) []audit.Event {
+func eventsOfType(t *testing.T, cl *Client, typ audit.EventType) []service.EventView {
 	t.Helper()
 	evs, err := cl.Log(context.Background(), 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []audit.Event
+	var out []service.EventView
 	for _, e := range evs {
-		if e.Type == typ {
+		if e.Type == string(typ) {
 			out = append(out, e)
 		}
 	}
@@ -95,9 +96,9 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 	if err != nil || len(ds) != 2 {
 		t.Fatalf("datasets: %v %v", ds, err)
 	}
-	var quarantined audit.Dataset
+	var quarantined service.DatasetView
 	for _, d := range ds {
-		if d.State == audit.StateQuarantined {
+		if d.State == string(audit.StateQuarantined) {
 			quarantined = d
 		}
 	}
@@ -116,9 +117,9 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 			t.Fatalf("every object comes with the state that describes it: %+v", it)
 		}
 	}
-	digest := transfer.ScrubDigest(plan.Items)
+	digest := transfer.ScrubDigest(plan.Transfer().Items)
 	failedObj := plan.Items[1].ObjectID
-	good := ScrubReport{LedgerSize: plan.LedgerSize, Checked: 3, Failed: map[string]string{failedObj: "SHA-256 mismatch"}, CheckedDigest: digest}
+	good := service.ScrubReport{LedgerSize: plan.LedgerSize, Checked: 3, Failed: map[string]string{failedObj: "SHA-256 mismatch"}, CheckedDigest: digest}
 
 	// More files arrive while the scrub runs: the report is compared with
 	// the ledger as it was when the plan was taken.
@@ -129,15 +130,15 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 
 	refusals := []struct {
 		name string
-		edit func(*ScrubReport)
+		edit func(*service.ScrubReport)
 		want string
 	}{
-		{"count too high", func(r *ScrubReport) { r.Checked = 100000 }, "says 100000 object(s) were checked"},
-		{"count too low", func(r *ScrubReport) { r.Checked = 2 }, "refer to 3 vault object(s)"},
-		{"forged failure", func(r *ScrubReport) { r.Failed = map[string]string{"obj-forged": "x"} }, `failed object "obj-forged" is not a vault object`},
-		{"wrong digest", func(r *ScrubReport) { r.CheckedDigest = strings.Repeat("0", 64) }, "checked_digest \"000"},
-		{"no digest", func(r *ScrubReport) { r.CheckedDigest = "" }, "checked_digest is required"},
-		{"future ledger size", func(r *ScrubReport) { r.LedgerSize = 1 << 40 }, "is not a size the ledger has had"},
+		{"count too high", func(r *service.ScrubReport) { r.Checked = 100000 }, "says 100000 object(s) were checked"},
+		{"count too low", func(r *service.ScrubReport) { r.Checked = 2 }, "refer to 3 vault object(s)"},
+		{"forged failure", func(r *service.ScrubReport) { r.Failed = map[string]string{"obj-forged": "x"} }, `failed object "obj-forged" is not a vault object`},
+		{"wrong digest", func(r *service.ScrubReport) { r.CheckedDigest = strings.Repeat("0", 64) }, "checked_digest \"000"},
+		{"no digest", func(r *service.ScrubReport) { r.CheckedDigest = "" }, "checked_digest is required"},
+		{"future ledger size", func(r *service.ScrubReport) { r.LedgerSize = 1 << 40 }, "is not a size the ledger has had"},
 	}
 	for _, tc := range refusals {
 		rep := good
@@ -146,10 +147,10 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 			t.Errorf("%s: want a refusal naming %q, got %v", tc.name, tc.want, err)
 		}
 	}
-	if n := len(eventsOfType(t, cl, EvScrubReportRefused)); n != len(refusals) {
+	if n := len(eventsOfType(t, cl, audit.EvVaultScrubReportRefused)); n != len(refusals) {
 		t.Fatalf("want %d refusals on the ledger, got %d", len(refusals), n)
 	}
-	if n := len(eventsOfType(t, cl, EvScrubReported)); n != 0 {
+	if n := len(eventsOfType(t, cl, audit.EvVaultScrubReported)); n != 0 {
 		t.Fatalf("a refused report was recorded: %d", n)
 	}
 
@@ -158,7 +159,7 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 		t.Fatalf("a report that follows the plan: %v", err)
 	}
 	me, _ := user.Current()
-	got := eventsOfType(t, cl, EvScrubReported)
+	got := eventsOfType(t, cl, audit.EvVaultScrubReported)
 	if len(got) != 1 || got[0].Index != idx {
 		t.Fatalf("want one scrub report at %d, got %+v", idx, got)
 	}
@@ -171,7 +172,7 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 	if got[0].Actor != me.Username {
 		t.Errorf("actor %q", got[0].Actor)
 	}
-	of := eventsOfType(t, cl, EvScrubObjectFailed)
+	of := eventsOfType(t, cl, audit.EvVaultObjectFailed)
 	if len(of) != 1 || of[0].Details["object_id"] != failedObj || of[0].DatasetID != plan.Items[1].Dataset.ID || of[0].Details["reported_by"] != me.Username {
 		t.Fatalf("the failed object is recorded on its dataset's timeline: %+v", of)
 	}

@@ -288,7 +288,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 9. Vault.
 	d.section("`custodian vault verify`: decrypt every object in memory and compare with the ledger")
-	plan, err := cl.ScrubPlan(ctx)
+	plan, err := scrubPlan(ctx, cl)
 	if err != nil {
 		return err
 	}

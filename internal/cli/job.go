@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"custodian/audit"
+	"custodian/service"
 	"custodian/transfer"
 )
 
@@ -244,11 +244,11 @@ Exit status 1 if the new copy fails verification too.`,
 	return c
 }
 
-func printDataset(w io.Writer, d audit.Dataset) {
+func printDataset(w io.Writer, d service.DatasetView) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("ID", d.ID)
-	row("State", string(d.State))
+	row("State", d.State)
 	if d.Reason != "" {
 		row("Reason", d.Reason)
 	}
@@ -268,7 +268,7 @@ func printDataset(w io.Writer, d audit.Dataset) {
 	tw.Flush()
 }
 
-func printEvents(w io.Writer, evs []audit.Event) {
+func printEvents(w io.Writer, evs []service.EventView) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range evs {
 		var det []string

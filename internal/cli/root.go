@@ -25,6 +25,7 @@ import (
 
 	"custodian/configs"
 	"custodian/daemon"
+	"custodian/service"
 )
 
 // Exit codes.
@@ -54,7 +55,8 @@ func Execute() int {
 		return exitOK
 	case errors.Is(err, errFailed):
 		return exitFailure
-	case errors.As(err, new(usageError)), errors.Is(err, configs.ErrInvalid), errors.Is(err, configs.ErrParse):
+	case errors.As(err, new(usageError)), errors.Is(err, configs.ErrInvalid), errors.Is(err, configs.ErrParse),
+		errors.Is(err, service.ErrInvalid): // the daemon names the field and the fix
 		fmt.Fprintln(os.Stderr, "custodian:", err)
 		return exitUsage
 	default:

@@ -13,6 +13,7 @@ import (
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/daemon"
+	"custodian/service"
 	"custodian/transfer"
 	"custodian/vault"
 )
@@ -43,7 +44,7 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 				return err
 			}
 			ctx := cmd.Context()
-			plan, err := cl.ScrubPlan(ctx)
+			plan, err := scrubPlan(ctx, cl)
 			daemonUp := err == nil
 			if errors.Is(err, daemon.ErrNotRunning) {
 				// No daemon checked the installation at its start: do it here.
@@ -83,6 +84,16 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 	return c
 }
 
+// scrubPlan asks the daemon for the objects to check, with what the ledger
+// says each holds.
+func scrubPlan(ctx context.Context, cl *daemon.Client) (transfer.ScrubPlan, error) {
+	p, err := cl.ScrubPlan(ctx)
+	if err != nil {
+		return transfer.ScrubPlan{}, err
+	}
+	return p.Transfer(), nil
+}
+
 // readPlanDirect reads the scrub plan from the ledger file when no daemon
 // runs.
 func readPlanDirect(cfg *configs.Config) (transfer.ScrubPlan, error) {
@@ -99,8 +110,8 @@ func readPlanDirect(cfg *configs.Config) (transfer.ScrubPlan, error) {
 }
 
 // scrub checks every object of the plan and reports to w.
-func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.ScrubPlan, w io.Writer) (daemon.ScrubReport, error) {
-	rep := daemon.ScrubReport{LedgerSize: plan.LedgerSize, Failed: map[string]string{}}
+func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.ScrubPlan, w io.Writer) (service.ScrubReport, error) {
+	rep := service.ScrubReport{LedgerSize: plan.LedgerSize, Failed: map[string]string{}}
 	v, err := vault.Open(cfg.VaultDir())
 	if err != nil {
 		return rep, err

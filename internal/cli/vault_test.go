@@ -16,6 +16,7 @@ import (
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/daemon"
+	"custodian/service"
 )
 
 // demoInstall keeps a demo installation and returns its config and
@@ -82,9 +83,9 @@ func TestVaultVerifyRecordsAReportByThePerson(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reports []audit.Event
+	var reports []service.EventView
 	for _, e := range evs {
-		if e.Type == daemon.EvScrubReported {
+		if e.Type == string(audit.EvVaultScrubReported) {
 			reports = append(reports, e)
 		}
 	}
@@ -119,8 +120,9 @@ func TestVaultVerifyRefusedExitsOne(t *testing.T) {
 		w.Write([]byte(`{"ledger_size": 1, "items": []}`))
 	})
 	mux.HandleFunc("POST /v1/vault/verified", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusUnprocessableEntity)
-		w.Write([]byte(`{"error": "scrub report refused: the rule"}`))
+		w.Write([]byte(`{"type": "urn:custodian:error:refused", "title": "refused", "status": 422, "code": "refused", "detail": "scrub report refused: the rule"}`))
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)

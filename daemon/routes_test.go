@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/service"
+	"custodian/transfer"
+)
+
+// fakeAPI records which service methods a handler calls.
+type fakeAPI struct{ calls []string }
+
+func (f *fakeAPI) call(name string) { f.calls = append(f.calls, name) }
+
+func (f *fakeAPI) Status(context.Context, service.Actor) (service.Status, error) {
+	f.call("Status")
+	return service.Status{}, nil
+}
+func (f *fakeAPI) RunJob(context.Context, service.Actor, string, string, func(transfer.Progress)) (*transfer.RunResult, error) {
+	f.call("RunJob")
+	return &transfer.RunResult{}, nil
+}
+func (f *fakeAPI) Datasets(context.Context, service.Actor) ([]service.DatasetView, error) {
+	f.call("Datasets")
+	return nil, nil
+}
+func (f *fakeAPI) Dataset(context.Context, service.Actor, string) (service.DatasetDetail, error) {
+	f.call("Dataset")
+	return service.DatasetDetail{}, nil
+}
+func (f *fakeAPI) Release(context.Context, service.Actor, string, string) (service.DatasetView, error) {
+	f.call("Release")
+	return service.DatasetView{}, nil
+}
+func (f *fakeAPI) Repull(context.Context, service.Actor, string, string) (transfer.FileOutcome, error) {
+	f.call("Repull")
+	return transfer.FileOutcome{}, nil
+}
+func (f *fakeAPI) VerifyLedger(context.Context, service.Actor, audit.VerifyOptions) (*audit.Report, error) {
+	f.call("VerifyLedger")
+	return &audit.Report{}, nil
+}
+func (f *fakeAPI) ExportLedger(context.Context, service.Actor, io.Writer) (int64, error) {
+	f.call("ExportLedger")
+	return 0, nil
+}
+func (f *fakeAPI) Checkpoint(context.Context, service.Actor) (service.Checkpoint, error) {
+	f.call("Checkpoint")
+	return service.Checkpoint{}, nil
+}
+func (f *fakeAPI) Events(context.Context, service.Actor, int64, int) ([]service.EventView, error) {
+	f.call("Events")
+	return nil, nil
+}
+func (f *fakeAPI) ScrubPlan(context.Context, service.Actor) (service.ScrubPlan, error) {
+	f.call("ScrubPlan")
+	return service.ScrubPlan{}, nil
+}
+func (f *fakeAPI) RecordScrub(context.Context, service.Actor, service.ScrubReport) (service.Recorded, error) {
+	f.call("RecordScrub")
+	return service.Recorded{}, nil
+}
+func (f *fakeAPI) RefuseScrub(context.Context, service.Actor, string) error {
+	f.call("RefuseScrub")
+	return nil
+}
+
+// routeRequest makes a well-formed request for a route pattern.
+func routeRequest(pattern string) *http.Request {
+	method, path, _ := strings.Cut(pattern, " ")
+	path = strings.NewReplacer("{name}", "extract", "{id}", "ds-000000000001").Replace(path)
+	body := ""
+	if method == http.MethodPost {
+		body = `{"reason": "a reason long enough"}`
+	}
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	return r.WithContext(context.WithValue(r.Context(), peerKey{}, Actor{Name: "officer.a", UID: 1000}))
+}
+
+// TestRoutesAreThin: every route calls exactly one service method, the one
+// whose action it declares, and nothing else. The handlers hold the API
+// interface only (no ledger), so they cannot append an event themselves.
+func TestRoutesAreThin(t *testing.T) {
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(handlers{})) {
+		if f.Type == reflect.TypeOf(&audit.Ledger{}) || f.Type == reflect.TypeOf(&service.Service{}) {
+			t.Fatalf("handlers.%s gives the transport direct access to %s", f.Name, f.Type)
+		}
+	}
+	method := map[service.Action][]string{
+		service.ActStatus: {"Status"}, service.ActRunJob: {"RunJob"}, service.ActListDatasets: {"Datasets"},
+		service.ActShowDataset: {"Dataset"}, service.ActRelease: {"Release"}, service.ActRepull: {"Repull"},
+		service.ActVerifyLedger: {"VerifyLedger"}, service.ActExportLedger: {"ExportLedger"},
+		service.ActReadLedger: {"Checkpoint", "Events"}, service.ActScrubPlan: {"ScrubPlan"},
+		service.ActRecordScrub: {"RecordScrub"},
+	}
+	seen := map[service.Action]bool{}
+	for _, rt := range routes {
+		f := &fakeAPI{}
+		h := &handlers{api: f, runCtx: context.Background(), wg: &sync.WaitGroup{}}
+		w := httptest.NewRecorder()
+		h.mux().ServeHTTP(w, routeRequest(rt.pattern))
+		if w.Code/100 != 2 {
+			t.Errorf("%s: status %d: %s", rt.pattern, w.Code, w.Body)
+		}
+		if len(f.calls) != 1 {
+			t.Errorf("%s: %d service calls %v, want exactly one", rt.pattern, len(f.calls), f.calls)
+			continue
+		}
+		ok := false
+		for _, m := range method[rt.action] {
+			ok = ok || m == f.calls[0]
+		}
+		if !ok {
+			t.Errorf("%s declares %s but calls %s", rt.pattern, rt.action, f.calls[0])
+		}
+		seen[rt.action] = true
+	}
+	for _, a := range service.Actions {
+		if !seen[a] {
+			t.Errorf("action %s has no route", a)
+		}
+	}
+}
+
+// TestEveryRouteAuthorizesOnce: against the real service, every route
+// leads to exactly one authorization decision, for its declared action,
+// whether the action then succeeds or is refused.
+func TestEveryRouteAuthorizesOnce(t *testing.T) {
+	skey, _, err := audit.GenerateSigningKey("custodian-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := audit.NewSigner(skey)
+	l, err := audit.Open(filepath.Join(t.TempDir(), "ledger.db"), audit.Options{Signer: signer, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := &configs.Config{DataDir: t.TempDir()}
+	var decisions []service.Action
+	svc := &service.Service{Ledger: l, Runner: &transfer.Runner{Config: cfg, Ledger: l, Log: zerolog.Nop()}, Logger: zerolog.Nop(),
+		Authorize: func(a service.Actor, act service.Action, r service.Resource) error {
+			decisions = append(decisions, act)
+			return service.Authorize(a, act, r)
+		}}
+	for _, rt := range routes {
+		decisions = nil
+		h := &handlers{api: svc, runCtx: context.Background(), wg: &sync.WaitGroup{}}
+		w := httptest.NewRecorder()
+		h.mux().ServeHTTP(w, routeRequest(rt.pattern))
+		if len(decisions) != 1 || decisions[0] != rt.action {
+			t.Errorf("%s (status %d): authorization decisions %v, want exactly [%s]", rt.pattern, w.Code, decisions, rt.action)
+		}
+	}
+}

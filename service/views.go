@@ -1,0 +1,167 @@
+package service
+
+import (
+	"time"
+
+	"custodian/audit"
+	"custodian/transfer"
+)
+
+// DatasetView is a dataset's metadata as the API and `--json` show it. It
+// is not the ledger's type: the two may evolve apart.
+type DatasetView struct {
+	ID              string            `json:"id"`
+	Job             string            `json:"job"`
+	Source          string            `json:"source"`
+	Kind            string            `json:"kind"`
+	RemotePath      string            `json:"remote_path"`
+	RemoteSize      int64             `json:"remote_size"`
+	RemoteMtime     time.Time         `json:"remote_mtime"`
+	Size            int64             `json:"size"`
+	SHA256          string            `json:"sha256"`
+	Records         int64             `json:"records"`
+	DeclaredRecords int64             `json:"declared_records"`
+	State           string            `json:"state"`
+	Reason          string            `json:"reason,omitempty"`
+	Purpose         string            `json:"purpose"`
+	ObjectID        string            `json:"object_id"`
+	Custodian       string            `json:"custodian"`
+	ReceivedAt      time.Time         `json:"received_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
+	Integrity       map[string]string `json:"integrity,omitempty"`
+	PriorObjects    []string          `json:"prior_objects,omitempty"`
+	Supersedes      string            `json:"supersedes,omitempty"`
+}
+
+// ViewDataset converts a ledger dataset.
+func ViewDataset(d audit.Dataset) DatasetView {
+	return DatasetView{
+		ID: d.ID, Job: d.Job, Source: d.Source, Kind: d.Kind,
+		RemotePath: d.RemotePath, RemoteSize: d.RemoteSize, RemoteMtime: d.RemoteMtime,
+		Size: d.Size, SHA256: d.SHA256, Records: d.Records, DeclaredRecords: d.DeclaredRecords,
+		State: string(d.State), Reason: d.Reason, Purpose: d.Purpose, ObjectID: d.ObjectID, Custodian: d.Custodian,
+		ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Integrity: d.Integrity,
+		PriorObjects: d.PriorObjects, Supersedes: d.Supersedes,
+	}
+}
+
+// Dataset returns the ledger dataset v was made from (ViewDataset's
+// inverse). The scrub uses it to check an object against what the ledger
+// says it holds.
+func (v DatasetView) Dataset() audit.Dataset {
+	return audit.Dataset{
+		ID: v.ID, Job: v.Job, Source: v.Source, Kind: v.Kind,
+		RemotePath: v.RemotePath, RemoteSize: v.RemoteSize, RemoteMtime: v.RemoteMtime,
+		Size: v.Size, SHA256: v.SHA256, Records: v.Records, DeclaredRecords: v.DeclaredRecords,
+		State: audit.State(v.State), Reason: v.Reason, Purpose: v.Purpose, ObjectID: v.ObjectID, Custodian: v.Custodian,
+		ReceivedAt: v.ReceivedAt, UpdatedAt: v.UpdatedAt, Integrity: v.Integrity,
+		PriorObjects: v.PriorObjects, Supersedes: v.Supersedes,
+	}
+}
+
+// EventView is a ledger event as the API and `--json` show it.
+type EventView struct {
+	Index     int64             `json:"index"`
+	Time      time.Time         `json:"time"`
+	Actor     string            `json:"actor"`
+	Type      string            `json:"type"`
+	Job       string            `json:"job,omitempty"`
+	DatasetID string            `json:"dataset_id,omitempty"`
+	Details   map[string]string `json:"details,omitempty"`
+	Dataset   *DatasetView      `json:"dataset,omitempty"`
+}
+
+// ViewEvent converts a ledger event.
+func ViewEvent(ev audit.Event) EventView {
+	v := EventView{Index: ev.Index, Time: ev.Time, Actor: ev.Actor, Type: string(ev.Type), Job: ev.Job, DatasetID: ev.DatasetID, Details: ev.Details}
+	if ev.Dataset != nil {
+		d := ViewDataset(*ev.Dataset)
+		v.Dataset = &d
+	}
+	return v
+}
+
+func viewEvents(evs []audit.Event) []EventView {
+	out := make([]EventView, len(evs))
+	for i, ev := range evs {
+		out[i] = ViewEvent(ev)
+	}
+	return out
+}
+
+// DatasetDetail is one dataset with its custody timeline.
+type DatasetDetail struct {
+	Dataset  DatasetView `json:"dataset"`
+	Timeline []EventView `json:"timeline"`
+}
+
+// Status is the daemon's summary.
+type Status struct {
+	DataDir    string   `json:"data_dir"`
+	Jobs       []string `json:"jobs"`
+	LedgerSize int64    `json:"ledger_size"`
+	Datasets   int      `json:"datasets"`
+	Caller     Actor    `json:"caller"`
+	// Accepting is false while the daemon refuses work; Problem says why.
+	Accepting bool   `json:"accepting_work"`
+	Problem   string `json:"problem,omitempty"`
+}
+
+// Checkpoint is the ledger's latest signed checkpoint and its verifier key.
+type Checkpoint struct {
+	Checkpoint  string `json:"checkpoint"`
+	VerifierKey string `json:"verifier_key"`
+}
+
+// ScrubItem is one vault object a scrub checks, with what the ledger says
+// it holds.
+type ScrubItem struct {
+	ObjectID string      `json:"object_id"`
+	Dataset  DatasetView `json:"dataset"`
+}
+
+// ScrubPlan lists the vault objects the ledger's first LedgerSize events
+// refer to.
+type ScrubPlan struct {
+	LedgerSize int64       `json:"ledger_size"`
+	Items      []ScrubItem `json:"items"`
+}
+
+// Transfer returns the plan with the ledger's datasets, as the scrub
+// (transfer.CheckObject, transfer.ScrubDigest) takes it.
+func (p ScrubPlan) Transfer() transfer.ScrubPlan {
+	out := transfer.ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]transfer.ScrubItem, len(p.Items))}
+	for i, it := range p.Items {
+		out.Items[i] = transfer.ScrubItem{ObjectID: it.ObjectID, Dataset: it.Dataset.Dataset()}
+	}
+	return out
+}
+
+func viewScrubPlan(p transfer.ScrubPlan) ScrubPlan {
+	out := ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]ScrubItem, len(p.Items))}
+	for i, it := range p.Items {
+		out.Items[i] = ScrubItem{ObjectID: it.ObjectID, Dataset: ViewDataset(it.Dataset)}
+	}
+	return out
+}
+
+// ScrubReport is what `vault verify` found. The CLI decrypts locally (the
+// vault's private key never reaches the daemon), so the daemon records it
+// as a report by the calling person, and only if it matches the ledger.
+type ScrubReport struct {
+	// LedgerSize is the ledger size of the plan the scrub followed.
+	LedgerSize int64 `json:"ledger_size"`
+	// Checked is the number of vault objects checked: all of the plan's.
+	Checked int `json:"checked"`
+	// Failed maps the object ID of each object that failed to the reason.
+	Failed map[string]string `json:"failed"`
+	// CheckedDigest is the digest of the objects checked (see
+	// transfer.ScrubDigest).
+	CheckedDigest string `json:"checked_digest"`
+}
+
+// Recorded names the ledger event a method recorded.
+type Recorded struct {
+	Type  string `json:"recorded"`
+	Index int64  `json:"index"`
+}
