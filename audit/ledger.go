@@ -70,6 +70,7 @@ type Ledger struct {
 	signer   note.Signer
 	vkey     string // verifier key of signer
 	readOnly bool
+	guard    writeGuard // Freeze and the commit fault hook (guard.go)
 
 	bmu     sync.Mutex
 	pending []*batchCall // Batch calls waiting for the next group commit
@@ -363,6 +364,9 @@ func (l *Ledger) commitBatch(batch []*batchCall) {
 // apply runs fn in btx and, if it appended events, stores the new size and a
 // signed checkpoint of the new tree in the same transaction.
 func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
+	if err := l.guard.admit(); err != nil {
+		return err
+	}
 	b, err := openBuckets(btx)
 	if err != nil {
 		return err
@@ -422,7 +426,7 @@ func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
 	if err := b.meta.Put(keySize, u64(tx.size)); err != nil {
 		return fmt.Errorf("audit: store size: %w", err)
 	}
-	return nil
+	return l.guard.commit()
 }
 
 // Size returns the number of events.
