@@ -6,9 +6,26 @@ import (
 	"sync"
 )
 
-// ErrFrozen is returned by [Ledger.Update] and [Ledger.Batch] on a ledger
-// that [Ledger.Freeze] closed to writes; the error also carries the reason.
-var ErrFrozen = errors.New("audit: ledger refuses writes")
+var (
+	// ErrFrozen is returned by [Ledger.Update] and [Ledger.Batch] on a
+	// ledger that [Ledger.Freeze] closed to writes; the error also carries
+	// the reason.
+	ErrFrozen = errors.New("audit: ledger refuses writes")
+
+	// ErrWrite wraps a failure to commit a write transaction to the file
+	// (a full disk, an I/O error): the transaction was valid, nothing of it
+	// was written, and the same transaction may succeed later.
+	ErrWrite = errors.New("audit: ledger write failed")
+)
+
+// writeError marks err, returned by bbolt's Update, as a commit failure
+// unless it is what the transaction function itself returned.
+func writeError(err, applied error) error {
+	if err == nil || err == applied {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrWrite, err)
+}
 
 // writeGuard decides whether a write transaction may commit. Every write
 // goes through Ledger.apply, which consults it twice: before running the
@@ -71,7 +88,7 @@ func (g *writeGuard) commit() error {
 		return nil
 	}
 	if err := fault(); err != nil {
-		return fmt.Errorf("audit: commit: %w", err)
+		return fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	return nil
 }

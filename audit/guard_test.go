@@ -25,12 +25,17 @@ func TestCommitFault(t *testing.T) {
 		return nil
 	})
 	err := l.Update(func(tx *Tx) error { _, err := tx.Append(genEvent(10)); return err })
-	if !errors.Is(err, syscall.ENOSPC) {
+	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrWrite) {
 		t.Fatalf("Update on a full disk: %v", err)
 	}
 	err = l.Batch(func(tx *Tx) error { _, err := tx.Append(genEvent(10)); return err })
-	if !errors.Is(err, syscall.ENOSPC) {
+	if !errors.Is(err, syscall.ENOSPC) || !errors.Is(err, ErrWrite) {
 		t.Fatalf("Batch on a full disk: %v", err)
+	}
+	// An error of the transaction function is not a write failure.
+	errMine := errors.New("mine")
+	if err := l.Update(func(tx *Tx) error { return errMine }); err != errMine {
+		t.Fatalf("Update returned %v", err)
 	}
 	if n, _ := l.Size(); n != 10 {
 		t.Fatalf("a failed commit wrote events: size %d", n)

@@ -285,7 +285,9 @@ func (l *Ledger) Update(fn func(tx *Tx) error) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil function", ErrInvalidArgument)
 	}
-	return l.db.Update(func(btx *bolt.Tx) error { return l.apply(btx, fn) })
+	var applied error
+	err := l.db.Update(func(btx *bolt.Tx) error { applied = l.apply(btx, fn); return applied })
+	return writeError(err, applied)
 }
 
 // Batch is Update for many concurrent callers (group commit): calls that
@@ -333,8 +335,9 @@ func (l *Ledger) Batch(fn func(tx *Tx) error) error {
 func (l *Ledger) commitBatch(batch []*batchCall) {
 	for len(batch) > 0 {
 		failed, ferr := -1, error(nil)
+		var applied error
 		err := l.db.Update(func(btx *bolt.Tx) error {
-			return l.apply(btx, func(tx *Tx) error {
+			applied = l.apply(btx, func(tx *Tx) error {
 				for i, c := range batch {
 					if err := c.fn(tx); err != nil {
 						failed, ferr = i, err
@@ -343,7 +346,9 @@ func (l *Ledger) commitBatch(batch []*batchCall) {
 				}
 				return nil
 			})
+			return applied
 		})
+		err = writeError(err, applied)
 		if err == nil {
 			for _, c := range batch {
 				c.done <- nil
