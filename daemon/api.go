@@ -61,16 +61,31 @@ func notFound(format string, args ...any) error {
 	return &httpError{http.StatusNotFound, fmt.Errorf(format, args...)}
 }
 
+// changingActions are the actions that write to the ledger or start work: all are
+// refused while the ledger is damaged or cannot be written.
+var changingActions = map[string]bool{ActRunJob: true, ActRecordScrub: true, ActRelease: true, ActRepull: true}
+
+// WarningHeader carries, on every response, a one-line notice while the
+// ledger is not healthy.
+const WarningHeader = "Custodian-Ledger-Warning"
+
 func (d *Daemon) api(runCtx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern, action string, h handlerFunc) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if msg := d.health.warning(); msg != "" {
+				w.Header().Set(WarningHeader, msg)
+			}
 			a, err := actorFrom(r.Context())
 			if err == nil {
 				err = authorize(a, action)
 			}
+			if err == nil && changingActions[action] {
+				err = d.health.refusal()
+			}
 			if err == nil {
 				err = h(w, r, a)
+				d.health.observe(err)
 			}
 			if err != nil {
 				code := http.StatusInternalServerError
@@ -119,6 +134,8 @@ type Status struct {
 	LedgerSize int64    `json:"ledger_size"`
 	Datasets   int      `json:"datasets"`
 	Caller     Actor    `json:"caller"`
+	// Ledger says whether the ledger verified and can be written.
+	Ledger LedgerStatus `json:"ledger"`
 }
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, a Actor) error {
@@ -130,7 +147,8 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, Status{DataDir: d.Config.DataDir, Jobs: d.Runner.CurrentConfig().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a})
+	writeJSON(w, http.StatusOK, Status{DataDir: d.Config.DataDir, Jobs: d.Runner.CurrentConfig().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a,
+		Ledger: d.health.status()})
 	return nil
 }
 
@@ -247,8 +265,20 @@ func (d *Daemon) handleVerify(w http.ResponseWriter, r *http.Request, a Actor) e
 	if err != nil {
 		return err
 	}
-	d.event(audit.Event{Actor: a.Name, Type: "audit.verified", Details: map[string]string{
-		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}})
+	if !rep.OK {
+		// Failed against the caller's key or checkpoint, or the ledger is
+		// damaged: the daemon's own full check decides, and stops all
+		// work if it fails too (the event below then goes to its report).
+		if err := d.health.verifyFull("request by " + a.Name); err != nil {
+			return err
+		}
+	}
+	details := map[string]string{
+		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}
+	if req.VerifierKey != "" || req.Checkpoint != "" {
+		details["against"] = "verifier key or checkpoint given by the caller"
+	}
+	d.event(audit.Event{Actor: a.Name, Type: "audit.verified", Details: details})
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
