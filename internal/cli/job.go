@@ -148,6 +148,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.warnLedger(cl)
 			if asJSON {
 				return writeJSON(g.stdout, ds)
 			}
@@ -173,6 +174,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.warnLedger(cl)
 			if asJSON {
 				return writeJSON(g.stdout, d)
 			}
