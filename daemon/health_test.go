@@ -393,3 +393,129 @@ func TestLedgerWriteFailure(t *testing.T) {
 		t.Error("events must carry metadata only")
 	}
 }
+
+// TestStartWithUntrustedCheckpoint: a verified checkpoint that the ledger
+// key did not sign is worth nothing; the daemon verifies the whole ledger
+// instead, and keeps a genuine one.
+func TestStartWithUntrustedCheckpoint(t *testing.T) {
+	f := newFixture(t, nil)
+	_, _, stop := f.serve(t)
+	stop()
+	path := filepath.Join(f.cfg.DataDir, "verified.checkpoint")
+	if err := os.WriteFile(path, []byte("custodian-ledger/test-unit\n1000\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— forged\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cl, _, stop := f.serve(t)
+	if l := ledgerStatus(t, cl); l["state"] != "ok" {
+		t.Fatalf("status: %v", l)
+	}
+	stop()
+	evs := ledgerEvents(t, f)
+	var last audit.Event
+	for _, e := range evs {
+		if e.Type == "audit.verified" {
+			last = e
+		}
+	}
+	if last.Details["mode"] != "full" || last.Details["trigger"] != "start" {
+		t.Fatalf("an untrusted checkpoint must lead to a full verification: %+v", last)
+	}
+	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte("forged")) {
+		t.Error("the forged checkpoint was kept")
+	}
+}
+
+// TestVerifyRequestWithOtherKey: a caller's verification that fails only
+// because the caller gave another key does not stop the daemon; the
+// daemon's own check decides.
+func TestVerifyRequestWithOtherKey(t *testing.T) {
+	f := newFixture(t, nil)
+	cl, _, _ := f.serve(t)
+	_, other, err := audit.GenerateSigningKey("custodian-ledger/test-unit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := cl.Verify(context.Background(), audit.VerifyOptions{VerifierKey: other})
+	if err != nil || rep.OK {
+		t.Fatalf("verification with another key must fail: %v %v", rep, err)
+	}
+	if l := ledgerStatus(t, cl); l["state"] != "ok" {
+		t.Fatalf("a sound ledger checked with the caller's wrong key is not damaged: %v", l)
+	}
+}
+
+// TestOfficerActionOnFullDisk: a release whose commit fails reports the
+// failure, not success; the daemon then refuses work until the ledger can
+// be written, and the release can be done afterwards.
+func TestOfficerActionOnFullDisk(t *testing.T) {
+	f := newFixture(t, nil)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1, TrailerDelta: 1}})
+	var full atomic.Bool
+	cl, d, _ := f.serveWith(t, func(d *Daemon) {
+		d.health.retryMax = 5 * time.Millisecond
+		d.Ledger.SetCommitFault(func() error {
+			if full.Load() {
+				return &os.PathError{Op: "write", Path: f.cfg.LedgerPath(), Err: syscall.ENOSPC}
+			}
+			return nil
+		})
+	})
+	ctx := context.Background()
+	if _, err := cl.Run(ctx, "extract", nil); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := cl.Datasets(ctx)
+	if len(ds) != 1 || ds[0].State != audit.StateQuarantined {
+		t.Fatalf("datasets: %+v", ds)
+	}
+	full.Store(true)
+	if _, err := cl.Release(ctx, ds[0].ID, "count confirmed by the provider"); err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("a release that could not be recorded must fail: %v", err)
+	}
+	if l := ledgerStatus(t, cl); l["state"] != "unwritable" {
+		t.Fatalf("after a failed write: %v", l)
+	}
+	if x, _, _ := d.Ledger.Dataset(ds[0].ID); x.State != audit.StateQuarantined {
+		t.Fatalf("the failed release changed the dataset: %s", x.State)
+	}
+	full.Store(false)
+	waitFor(t, "the ledger to be written again", func() bool { return ledgerStatus(t, cl)["state"] == "ok" })
+	if r, err := cl.Release(ctx, ds[0].ID, "count confirmed by the provider"); err != nil || r.State != audit.StateReleased {
+		t.Fatalf("release after space was freed: %+v %v", r, err)
+	}
+}
+
+// TestStopWhileUnwritable: events the ledger never took before the daemon
+// stopped are not lost silently: they are in an incident report.
+func TestStopWhileUnwritable(t *testing.T) {
+	f := newFixture(t, nil)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	var full atomic.Bool
+	cl, _, stop := f.serveWith(t, func(d *Daemon) {
+		d.health.retryMax = 5 * time.Millisecond
+		d.Ledger.SetCommitFault(func() error {
+			if full.Load() {
+				return &os.PathError{Op: "write", Path: f.cfg.LedgerPath(), Err: syscall.ENOSPC}
+			}
+			return nil
+		})
+	})
+	full.Store(true)
+	if _, err := cl.Run(context.Background(), "extract", nil); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	reports, _ := filepath.Glob(filepath.Join(f.cfg.DataDir, "incidents", "*-ledger-unwritable.txt"))
+	if len(reports) != 1 {
+		t.Fatalf("want one incident report, found %v", reports)
+	}
+	b, _ := os.ReadFile(reports[0])
+	for _, want := range []string{`"type":"job.started"`, `"type":"file.failed"`, `"type":"job.failed"`, `"type":"daemon.stopped"`, "no space left on device"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("the report lacks %s:\n%s", want, b)
+		}
+	}
+	if fi, _ := os.Stat(reports[0]); fi.Mode().Perm() != 0o600 {
+		t.Errorf("report mode %v", fi.Mode().Perm())
+	}
+}
