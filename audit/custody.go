@@ -78,6 +78,9 @@ const (
 
 	EvAuditVerified EventType = "audit.verified"
 	EvAuditExported EventType = "audit.exported"
+	// EvLedgerWriteResumed: the ledger can be written again after a
+	// failure; the events kept meanwhile precede it, marked recorded_late.
+	EvLedgerWriteResumed EventType = "ledger.write_resumed"
 
 	// EvAccessRefused records an action the rules refused: who asked,
 	// what, on which resource, and the rule.
@@ -122,7 +125,7 @@ var catalogue = func() map[EventType]bool {
 		EvDatasetReceived, EvDatasetSuperseded, EvDatasetReleased, EvDatasetRepulled,
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,
 		EvVaultRecovered, EvVaultVerified, EvVaultObjectFailed, EvVaultScrubReported, EvVaultScrubReportRefused,
-		EvAuditVerified, EvAuditExported, EvAccessRefused,
+		EvAuditVerified, EvAuditExported, EvLedgerWriteResumed, EvAccessRefused,
 	} {
 		m[t] = true
 	}

@@ -74,6 +74,7 @@ type Ledger struct {
 	signer   note.Signer
 	vkey     string // verifier key of signer
 	readOnly bool
+	guard    writeGuard // Freeze and the commit fault hook (guard.go)
 
 	bmu     sync.Mutex
 	pending []*batchCall // Batch calls waiting for the next group commit
@@ -302,7 +303,9 @@ func (l *Ledger) Update(fn func(tx *Tx) error) error {
 	if fn == nil {
 		return fmt.Errorf("%w: nil function", ErrInvalidArgument)
 	}
-	return l.db.Update(func(btx *bolt.Tx) error { return l.apply(btx, fn) })
+	var applied error
+	err := l.db.Update(func(btx *bolt.Tx) error { applied = l.apply(btx, fn); return applied })
+	return writeError(err, applied)
 }
 
 // Batch is Update for many concurrent callers (group commit): calls that
@@ -350,8 +353,9 @@ func (l *Ledger) Batch(fn func(tx *Tx) error) error {
 func (l *Ledger) commitBatch(batch []*batchCall) {
 	for len(batch) > 0 {
 		failed, ferr := -1, error(nil)
+		var applied error
 		err := l.db.Update(func(btx *bolt.Tx) error {
-			return l.apply(btx, func(tx *Tx) error {
+			applied = l.apply(btx, func(tx *Tx) error {
 				for i, c := range batch {
 					if err := c.fn(tx); err != nil {
 						failed, ferr = i, err
@@ -360,7 +364,9 @@ func (l *Ledger) commitBatch(batch []*batchCall) {
 				}
 				return nil
 			})
+			return applied
 		})
+		err = writeError(err, applied)
 		if err == nil {
 			for _, c := range batch {
 				c.done <- nil
@@ -381,6 +387,9 @@ func (l *Ledger) commitBatch(batch []*batchCall) {
 // apply runs fn in btx and, if it appended events, stores the new size and a
 // signed checkpoint of the new tree in the same transaction.
 func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
+	if err := l.guard.admit(); err != nil {
+		return err
+	}
 	b, err := openBuckets(btx)
 	if err != nil {
 		return err
@@ -440,7 +449,7 @@ func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
 	if err := b.meta.Put(keySize, u64(tx.size)); err != nil {
 		return fmt.Errorf("audit: store size: %w", err)
 	}
-	return nil
+	return l.guard.commit()
 }
 
 // Size returns the number of events.

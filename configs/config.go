@@ -52,6 +52,8 @@ type Config struct {
 	Unit    string             `yaml:"unit"`
 	Sources map[string]*Source `yaml:"sources"`
 	Jobs    []*Job             `yaml:"jobs"`
+	// Verify schedules the daemon's full ledger verification (verify.go).
+	Verify Verify `yaml:"verify"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -289,6 +291,7 @@ func (c *Config) ApplyDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
+	c.applyVerifyDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -446,6 +449,7 @@ func (c *Config) Validate() error {
 			p.add(at, "timeouts must be positive")
 		}
 	}
+	c.validateVerify(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

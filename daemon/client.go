@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"custodian/audit"
@@ -24,8 +25,9 @@ var ErrNotRunning = errors.New("custodian daemon is not running")
 
 // Client talks to a running daemon over its Unix socket.
 type Client struct {
-	socket string
-	http   *http.Client
+	socket  string
+	http    *http.Client
+	warning atomic.Value // string: the daemon's last ledger warning
 }
 
 // NewClient returns a client for the daemon whose socket is at path.
@@ -54,6 +56,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*
 		}
 		return nil, err
 	}
+	c.warning.Store(resp.Header.Get(WarningHeader))
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -63,6 +66,13 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*
 		return nil, fmt.Errorf("daemon answered %s", resp.Status)
 	}
 	return resp, nil
+}
+
+// Warning returns the notice the daemon attached to its last answer while
+// its ledger is damaged or cannot be written, or "".
+func (c *Client) Warning() string {
+	w, _ := c.warning.Load().(string)
+	return w
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {

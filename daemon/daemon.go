@@ -4,7 +4,8 @@
 // One process owns the ledger's bbolt file: Open takes bbolt's exclusive lock,
 // so a second daemon (or a command opening the ledger directly while the
 // daemon runs) fails at once instead of corrupting anything. On start the
-// daemon recovers from any crash: partial vault objects are deleted and
+// daemon checks its ledger against the last verified signed checkpoint and
+// refuses all work if it fails (health.go), then recovers from any crash: partial vault objects are deleted and
 // objects that no dataset refers to (stored, but the ledger commit never
 // happened) are removed, each removal recorded on the ledger. It then runs the
 // cron schedule and serves an HTTP API on a Unix socket inside data_dir (mode
@@ -64,7 +65,8 @@ type Daemon struct {
 	Service *service.Service
 	Log     zerolog.Logger
 
-	wg sync.WaitGroup
+	wg     sync.WaitGroup
+	health *health
 
 	mu     sync.Mutex // guards cron and runCtx
 	cron   *cron.Cron
@@ -108,9 +110,31 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{Config: cfg, Ledger: led, Vault: v, Log: log}
-	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log}
-	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log}
+	d.health = newHealth(d, signer.(audit.KeyedSigner).VerifierKey())
+	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log, Record: d.health.record}
+	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log,
+		Recorder:     func(ev audit.Event) error { d.health.record(ev); return nil },
+		Gate:         d.health.refusal,
+		LedgerHealth: d.health.status,
+		OnVerifyFailure: func(a service.Actor) error {
+			// Failed against the caller's key or checkpoint, or the ledger
+			// is damaged: the daemon's own full check decides, and stops
+			// all work if it fails too.
+			return d.health.verifyFull("request by " + a.Name)
+		}}
+	// Check the ledger before anything relies on it: recovery deletes vault
+	// objects no dataset record names.
+	if err := d.health.verifyAtStart(); err != nil {
+		d.health.close()
+		led.Close()
+		return nil, fmt.Errorf("verifying the ledger at start: %w", err)
+	}
+	if d.health.damaged() {
+		d.Log.Error().Msg("crash recovery skipped: the ledger failed verification, so no vault object is removed")
+		return d, nil
+	}
 	if err := d.recover(); err != nil {
+		d.health.close()
 		led.Close()
 		return nil, err
 	}
@@ -154,17 +178,19 @@ func (d *Daemon) recover() error {
 		}
 	}
 	d.Log.Warn().Int("partial_objects", len(partial)).Int("orphan_objects", len(orphans)).Msg("recovered from an interrupted run")
-	return d.Ledger.Update(func(tx *audit.Tx) error {
-		_, err := tx.Append(audit.Event{Actor: SystemActor, Type: audit.EvVaultRecovered, Details: map[string]string{
-			"partial_objects_removed": strconv.Itoa(len(partial)),
-			"orphan_objects_removed":  strconv.Itoa(len(orphans)),
-		}})
-		return err
-	})
+	d.event(audit.Event{Actor: SystemActor, Type: audit.EvVaultRecovered, Details: map[string]string{
+		"partial_objects_removed": strconv.Itoa(len(partial)),
+		"orphan_objects_removed":  strconv.Itoa(len(orphans)),
+	}})
+	return nil
 }
 
-// Close closes the ledger.
-func (d *Daemon) Close() error { return d.Ledger.Close() }
+// Close stops retrying ledger writes (events still waiting go to an
+// incident report) and closes the ledger.
+func (d *Daemon) Close() error {
+	d.health.close()
+	return d.Ledger.Close()
+}
 
 // Serve runs the schedule and the API until ctx is cancelled (SIGTERM), then
 // stops taking work, cancels running jobs (their partial objects are removed)
@@ -186,15 +212,17 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.cron, d.runCtx = c, runCtx
 	d.mu.Unlock()
 	c.Start()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.verifyLoop(runCtx) }()
 
 	srv := &http.Server{
 		Handler:           d.handler(runCtx),
 		ConnContext:       withPeer,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStarted, Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStarted, Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
 	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Runner.CurrentConfig().Jobs)).Msg("custodian serving")
 
 	select {
@@ -283,6 +311,11 @@ func (d *Daemon) Reload() error {
 func (d *Daemon) scheduled(ctx context.Context, job string) {
 	d.wg.Add(1)
 	defer d.wg.Done()
+	if err := d.health.refusal(); err != nil {
+		d.Log.Warn().Str("job", job).Err(err).Msg("scheduled run skipped")
+		d.event(audit.Event{Actor: SystemActor, Type: audit.EvJobSkipped, Job: job, Details: map[string]string{"reason": d.health.reason()}})
+		return
+	}
 	j, _ := d.Runner.CurrentConfig().Job(job)
 	actor := "system:scheduler"
 	if j != nil && j.Officer != "" {
@@ -296,18 +329,37 @@ func (d *Daemon) scheduled(ctx context.Context, job string) {
 	}
 }
 
-// event records one of the daemon's own events through the service's one
-// path; a failure is logged loudly, since the ledger is the evidence.
-func (d *Daemon) event(ev audit.Event) {
-	if err := d.Service.Record(ev); err != nil {
-		d.Log.Error().Err(err).Str("event", string(ev.Type)).Msg("cannot record event on the ledger")
+// event records a stand-alone event through the ledger-health component,
+// which keeps it until the ledger can take it.
+func (d *Daemon) event(ev audit.Event) { d.health.record(ev) }
+
+// verifyLoop verifies the whole ledger every verify.every (re-read after
+// each run, so a reload changes it) until ctx ends.
+func (d *Daemon) verifyLoop(ctx context.Context) {
+	for {
+		every := d.Runner.CurrentConfig().Verify.Every.Duration
+		if every <= 0 {
+			every = configs.DefaultVerifyEvery
+		}
+		d.health.setNext(time.Now().Add(every))
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err := d.health.verifyFull("schedule"); err != nil {
+			d.Log.Error().Err(err).Msg("scheduled ledger verification could not run; it runs again at the next interval")
+		}
 	}
 }
 
 // handler is the API over the service layer.
 func (d *Daemon) handler(runCtx context.Context) http.Handler {
-	h := &handlers{api: d.Service, runCtx: runCtx, wg: &d.wg,
+	h := &handlers{api: d.Service, runCtx: runCtx, wg: &d.wg, warning: d.health.warning,
 		onError: func(path string, a Actor, code int, err error) {
+			d.health.observe(err)
 			d.Log.Warn().Str("path", path).Str("actor", a.Name).Int("status", code).Err(err).Msg("api request failed")
 		}}
 	return h.mux()

@@ -40,6 +40,16 @@ type Service struct {
 	// them once it can); nil appends directly.
 	Recorder func(audit.Event) error
 
+	// LedgerHealth, if set, reports whether the ledger verified and can be
+	// written, for Status.
+	LedgerHealth func() LedgerStatus
+
+	// OnVerifyFailure, if set, is called when a verification the actor
+	// asked for fails (perhaps only against the key or checkpoint they
+	// gave): the daemon then runs its own full check, which decides
+	// whether the ledger is damaged.
+	OnVerifyFailure func(a Actor) error
+
 	// Now is replaced in tests.
 	Now func() time.Time
 }
@@ -136,9 +146,13 @@ func (s *Service) Status(ctx context.Context, a Actor) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{DataDir: s.config().DataDir, Jobs: s.config().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a, Accepting: true}
-	if err := s.open(); err != nil {
-		st.Accepting, st.Problem = false, err.Error()
+	st := Status{DataDir: s.config().DataDir, Jobs: s.config().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a,
+		Ledger: LedgerStatus{State: LedgerOK}}
+	if s.LedgerHealth != nil {
+		st.Ledger = s.LedgerHealth()
+	}
+	if err := s.open(); err != nil && st.Ledger.Problem == "" {
+		st.Ledger.Problem = err.Error()
 	}
 	return st, nil
 }
@@ -322,8 +336,17 @@ func (s *Service) VerifyLedger(ctx context.Context, a Actor, opts audit.VerifyOp
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: map[string]string{
-		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}}); err != nil {
+	if !rep.OK && s.OnVerifyFailure != nil {
+		if err := s.OnVerifyFailure(a); err != nil {
+			return nil, err
+		}
+	}
+	details := map[string]string{
+		"ok": strconv.FormatBool(rep.OK), "events": strconv.FormatInt(rep.Events, 10), "problems": strconv.Itoa(len(rep.Problems))}
+	if opts.VerifierKey != "" || len(opts.Checkpoint) > 0 {
+		details["against"] = "verifier key or checkpoint given by the caller"
+	}
+	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: details}); err != nil {
 		s.Logger.Error().Err(err).Msg("cannot record the verification on the ledger")
 	}
 	return rep, nil
@@ -335,9 +358,9 @@ func (s *Service) ExportLedger(ctx context.Context, a Actor, w io.Writer) (int64
 	if err := s.authorize(a, ActExportLedger, Resource{Kind: "ledger"}); err != nil {
 		return 0, err
 	}
-	if err := s.open(); err != nil {
-		return 0, err
-	}
+	// No gate: a damaged ledger must still be exportable for the auditors;
+	// the export event then goes where the daemon keeps what it cannot
+	// record.
 	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvAuditExported}); err != nil {
 		return 0, err
 	}

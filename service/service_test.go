@@ -150,7 +150,7 @@ func TestGateRefusesChanges(t *testing.T) {
 		t.Fatalf("reads must go on: %v %v", ds, err)
 	}
 	st, err := s.Status(ctx, officer)
-	if err != nil || st.Accepting || !strings.Contains(st.Problem, "no space") {
+	if err != nil || !strings.Contains(st.Ledger.Problem, "no space") {
 		t.Fatalf("status must say why: %+v %v", st, err)
 	}
 }

@@ -102,9 +102,40 @@ type Status struct {
 	LedgerSize int64    `json:"ledger_size"`
 	Datasets   int      `json:"datasets"`
 	Caller     Actor    `json:"caller"`
-	// Accepting is false while the daemon refuses work; Problem says why.
-	Accepting bool   `json:"accepting_work"`
-	Problem   string `json:"problem,omitempty"`
+	// Ledger says whether the ledger verified and can be written.
+	Ledger LedgerStatus `json:"ledger"`
+}
+
+// Ledger states reported in Status.
+const (
+	LedgerOK         = "ok"
+	LedgerDamaged    = "damaged"    // failed verification: nothing is changed any more
+	LedgerUnwritable = "unwritable" // cannot be written: no work until it can
+)
+
+// LedgerStatus is the ledger's part of Status.
+type LedgerStatus struct {
+	State string `json:"state"` // LedgerOK, LedgerDamaged or LedgerUnwritable
+	// Problem is what every refused request says, when State is not ok.
+	Problem string     `json:"problem,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
+	// Incident is the report of a failed verification.
+	Incident string `json:"incident,omitempty"`
+	// PendingEvents are kept in memory until the ledger can be written.
+	PendingEvents int `json:"pending_events,omitempty"`
+	// LostEvents could not even be kept (more than the memory bound).
+	LostEvents     int           `json:"lost_events,omitempty"`
+	LastVerified   *Verification `json:"last_verified,omitempty"`
+	NextFullVerify *time.Time    `json:"next_full_verify,omitempty"`
+}
+
+// Verification is one of the daemon's own ledger checks.
+type Verification struct {
+	Time    time.Time `json:"time"`
+	Mode    string    `json:"mode"`    // incremental or full
+	Trigger string    `json:"trigger"` // start, schedule or request
+	Events  int64     `json:"events"`  // ledger size checked
+	OK      bool      `json:"ok"`
 }
 
 // Checkpoint is the ledger's latest signed checkpoint and its verifier key.

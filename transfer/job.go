@@ -73,6 +73,11 @@ type Runner struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Dial is replaced by fault-injecting tests; nil means Dial.
 	Dial func(ctx context.Context, name string, src *configs.Source) (*Remote, error)
+	// Record, if set, records stand-alone events (those that change no
+	// dataset) instead of appending them directly. The daemon's ledger-health
+	// component sets it: it keeps an event the ledger cannot take and records
+	// it once it can, so that no event is lost.
+	Record func(audit.Event)
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -243,6 +248,10 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 // event appends a stand-alone event (no state change); a failure to record is
 // logged loudly, since the ledger is the evidence.
 func (r *Runner) event(ev audit.Event) {
+	if r.Record != nil {
+		r.Record(ev)
+		return
+	}
 	if err := r.Ledger.Batch(func(tx *audit.Tx) error {
 		_, err := tx.Append(ev)
 		return err

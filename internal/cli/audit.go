@@ -137,6 +137,7 @@ problem.`,
 			if err != nil {
 				return err
 			}
+			g.warnLedger(cl)
 			if asJSON {
 				return writeJSON(g.stdout, evs)
 			}

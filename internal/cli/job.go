@@ -151,6 +151,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.warnLedger(cl)
 			if asJSON {
 				return writeJSON(g.stdout, ds)
 			}
@@ -176,6 +177,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			g.warnLedger(cl)
 			if asJSON {
 				return writeJSON(g.stdout, d)
 			}

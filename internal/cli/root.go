@@ -94,7 +94,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 		return usageError{fmt.Errorf("%w\nrun `%s --help` for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(
-		newInitCmd(g), newServeCmd(g), newJobCmd(g), newDatasetCmd(g),
+		newInitCmd(g), newServeCmd(g), newStatusCmd(g), newJobCmd(g), newDatasetCmd(g),
 		newAuditCmd(g), newVaultCmd(g), newConfigCmd(g), newDemoCmd(g),
 	)
 	return root
