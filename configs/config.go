@@ -31,7 +31,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
-	"custodian/transfer/integrity"
+	"custodian/internal/limits"
 )
 
 // Errors returned by Load and Validate.
@@ -276,9 +276,10 @@ const (
 	DefaultRetryInitial   = 30 * time.Second
 	DefaultRetryMax       = 30 * time.Minute
 	// DefaultMaxInflated and DefaultMaxInflateRatio bound gzip payloads;
-	// see integrity.DefaultMaxInflated for the reasoning.
-	DefaultMaxInflated     = ByteSize(integrity.DefaultMaxInflated)
-	DefaultMaxInflateRatio = integrity.DefaultMaxInflateRatio
+	// see package limits for the reasoning (the record counter uses the
+	// same values).
+	DefaultMaxInflated     = ByteSize(limits.DefaultMaxInflated)
+	DefaultMaxInflateRatio = limits.DefaultMaxInflateRatio
 	// MaxInflateRatio is deflate's own limit (about 1032:1): a larger
 	// ceiling could never be reached.
 	MaxInflateRatio = 1032
