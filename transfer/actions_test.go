@@ -16,7 +16,7 @@ import (
 
 func TestRepullQuarantined(t *testing.T) {
 	p := startInProcess(t, nil)
-	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = "delete" })
+	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = afterPull(t, "delete") })
 	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 40, Seed: 1}})
 	good, err := os.ReadFile(filepath.Join(p.dir, "HR_1.txt.sha256"))
 	if err != nil {

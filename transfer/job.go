@@ -1040,10 +1040,10 @@ func (j *jobRun) custodian() string {
 // replaces a file in the archive directory.
 func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string, size int64, mtime time.Time) {
 	ap := j.job.AfterPull
-	if ap == "keep" || ap == "" {
+	if ap.Action == configs.AfterPullKeep || ap.Action == "" {
 		return
 	}
-	action := strings.SplitN(ap, ":", 2)[0]
+	action := string(ap.Action)
 	details := map[string]string{"remote_path": remotePath}
 	err := func() error {
 		fi, err := sess.Stat(remotePath)
@@ -1054,10 +1054,10 @@ func (j *jobRun) afterPull(sess *sftp.Client, datasetID, remotePath string, size
 			return fmt.Errorf("%w: %s is now %d bytes modified %s, the stored dataset %d bytes modified %s; left in place for the next run to pull",
 				ErrChanged, remotePath, fi.Size(), fi.ModTime().UTC().Format(time.RFC3339), size, mtime.UTC().Format(time.RFC3339))
 		}
-		if action == "delete" {
+		if ap.Action == configs.AfterPullDelete {
 			return sess.Remove(remotePath)
 		}
-		to, err := j.archiveName(sess, strings.TrimPrefix(ap, "move:"), path.Base(remotePath), datasetID)
+		to, err := j.archiveName(sess, ap.Dir, path.Base(remotePath), datasetID)
 		if err != nil {
 			return err
 		}
