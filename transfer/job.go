@@ -905,7 +905,7 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 		RemotePath: c.remote, RemoteSize: listedSize, RemoteMtime: listedTime,
 		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
 		Purpose: j.job.Purpose, Custodian: j.custodian(),
-		Integrity: specIntegrity(spec), Supersedes: c.supersedes,
+		Integrity: integrity.EncodeSpec(spec), Supersedes: c.supersedes,
 	}
 	d.Integrity["checksum"] = j.job.Checksum
 	if c.algo != "" && !c.unchecked {
@@ -1237,7 +1237,7 @@ func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset,
 func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {
 	r := j.job.Records
 	gz := r.Gzip == "yes" || (r.Gzip == "auto" && strings.HasSuffix(name, ".gz"))
-	return buildSpec(r.Header, r.Trailer, r.RecordLength, gz, int64(r.MaxInflated), r.MaxInflateRatio)
+	return integrity.NewCountSpec(r.Header, r.Trailer, r.RecordLength, gz, int64(r.MaxInflated), r.MaxInflateRatio)
 }
 
 func newDatasetID() string {
