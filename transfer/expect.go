@@ -18,6 +18,10 @@ import (
 
 const maxChecksumFile = 16 << 20
 
+// sidecarSuffixes are the sidecar names looked for next to a data file, in
+// order: integrity's one list (.sha256, .sha512, .md5).
+var sidecarSuffixes = integrity.SidecarSuffixes()
+
 // checksumReadError classifies a failure to read a sidecar or manifest: one
 // that vanished or is too large is a verdict for this run (ErrChecksumFile);
 // anything else, such as a dropped connection, is a transfer fault to retry.
@@ -50,18 +54,18 @@ func readSmall(sess *sftp.Client, p string) ([]byte, error) {
 func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]os.FileInfo, manifests map[string]integrity.ManifestEntry) error {
 	switch j.job.Checksum {
 	case "none":
-		c.unchecked = true
-		c.algo = integrity.Algo("sha256")
+		c.exp.Unchecked = true
+		c.exp.Algo = integrity.Algo("sha256")
 		return nil
 	case "manifest":
 		e, ok := manifests[c.name]
 		if !ok {
 			return nil // reported by checkBatch
 		}
-		c.algo, c.digest, c.declSize, c.declRecs = e.Algo, e.Digest, e.Size, e.Records
+		c.exp.Algo, c.exp.Digest, c.exp.Size, c.exp.Records = e.Algo, e.Digest, e.Size, e.Records
 		return nil
 	}
-	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+	for _, suf := range sidecarSuffixes {
 		if _, ok := names[c.name+suf]; !ok {
 			continue
 		}
@@ -77,7 +81,7 @@ func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrChecksumFile, c.name+suf, err)
 		}
-		c.algo, c.digest, c.sidecar = algo, d, names[c.name+suf]
+		c.exp.Algo, c.exp.Digest, c.sidecar = algo, d, names[c.name+suf]
 		return nil
 	}
 	accepted := c.name + ".sha256 or " + c.name + ".sha512"
@@ -136,7 +140,7 @@ func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset,
 		return "", "", nil
 	}
 	c := &candidate{name: name}
-	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+	for _, suf := range sidecarSuffixes {
 		sc, ok := names[name+suf]
 		if !ok {
 			continue
@@ -145,9 +149,9 @@ func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset,
 		// the second it was listed looks unchanged, so the listing is
 		// trusted only for a sidecar that was older than that.
 		settled := sc.ModTime().Add(listingGrain).Before(d.ReceivedAt)
-		if settled && d.Integrity["sidecar"] == sc.Name() && d.Integrity["sidecar_size"] == strconv.FormatInt(sc.Size(), 10) &&
-			d.Integrity["sidecar_mtime"] == sc.ModTime().UTC().Format(time.RFC3339Nano) {
-			return integrity.Algo(d.Integrity["digest_algo"]), d.Integrity["declared_digest"], nil
+		if settled && d.Integrity[integrity.KeySidecar] == sc.Name() && d.Integrity[integrity.KeySidecarSize] == strconv.FormatInt(sc.Size(), 10) &&
+			d.Integrity[integrity.KeySidecarMtime] == sc.ModTime().UTC().Format(time.RFC3339Nano) {
+			return integrity.Algo(d.Integrity[integrity.KeyDigestAlgo]), d.Integrity[integrity.KeyDeclaredDigest], nil
 		}
 		break
 	}
@@ -157,5 +161,5 @@ func (j *jobRun) declaredDigest(sess *sftp.Client, name string, d audit.Dataset,
 		}
 		return "", "", err
 	}
-	return c.algo, c.digest, nil
+	return c.exp.Algo, c.exp.Digest, nil
 }

@@ -29,7 +29,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return err
 	}
 	defer remote.release(sess)
-	if c.algo == "" {
+	if c.exp.Algo == "" {
 		// Each worker reads its own file's sidecar: round trips in parallel.
 		if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
 			if errors.Is(err, ErrChecksumFile) {
@@ -39,19 +39,14 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 			return err
 		}
 	}
-	d, err := j.receive(ctx, sess, c)
-	if err != nil {
-		return err
+	d, err := j.admit(ctx, sess, c)
+	if errors.Is(err, errAlreadyIngested) {
+		j.mu.Lock()
+		j.res.Skipped++
+		j.mu.Unlock()
+		return nil
 	}
-	failpoint.Hit("ingest.after-object-commit")
-	if err := j.commit(&d, c.resent); err != nil {
-		j.dropObject(d.ObjectID)
-		if errors.Is(err, errAlreadyIngested) {
-			j.mu.Lock()
-			j.res.Skipped++
-			j.mu.Unlock()
-			return nil
-		}
+	if err != nil {
 		return err
 	}
 	o := outcomeOf(c.name, d)
@@ -65,6 +60,25 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 	return nil
 }
 
+// admit takes the planned file c in: receive it into a durable vault object,
+// judge it, and commit its dataset to the ledger. If the commit fails, the
+// object is removed again. A job run and Repull both take files in here;
+// what differs (a new dataset, a re-sent file, or a quarantined dataset
+// pulled again) is said by c.
+func (j *jobRun) admit(ctx context.Context, sess *sftp.Client, c *candidate) (audit.Dataset, error) {
+	obs, objectID, err := j.receive(ctx, sess, c)
+	if err != nil {
+		return audit.Dataset{}, err
+	}
+	d := j.dataset(c, obs, objectID)
+	failpoint.Hit("ingest.after-object-commit")
+	if err := j.commit(&d, c); err != nil {
+		j.dropObject(d.ObjectID)
+		return d, err
+	}
+	return d, nil
+}
+
 // dropObject removes an object whose dataset never reached the ledger.
 func (j *jobRun) dropObject(id string) {
 	if err := j.r.Store.Remove(id); err != nil {
@@ -73,12 +87,14 @@ func (j *jobRun) dropObject(id string) {
 }
 
 // receive takes one file in a single streaming pass into a durable vault
-// object and returns the dataset it makes, not yet on the ledger (no ID).
-func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (audit.Dataset, error) {
-	var d audit.Dataset
+// object and returns what it observed of the bytes and the object's ID.
+// Any error is a transfer fault and leaves no object behind; on success
+// c.size and c.mtime are the file's listing, unchanged while it was read.
+func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (Observed, string, error) {
+	var obs Observed
 	obj, err := j.r.Store.Create(ctx)
 	if err != nil {
-		return d, fmt.Errorf("vault: %w", err)
+		return obs, "", fmt.Errorf("vault: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -88,22 +104,20 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	}()
 	if p, ok := obj.(interface{ Preallocate(int64) error }); ok {
 		if err := p.Preallocate(c.size); err != nil {
-			return d, err
+			return obs, "", err
 		}
 	}
 
 	sum := sha256.New()
 	checkers := []io.Writer{sum}
 	var provider hash.Hash
-	if !c.unchecked && c.algo != "sha256" {
-		provider = c.algo.New()
+	if !c.exp.Unchecked && c.exp.Algo != integrity.SHA256 {
+		if provider = c.exp.Algo.New(); provider == nil {
+			return obs, "", fmt.Errorf("%s: unknown digest algorithm %q", c.remote, c.exp.Algo)
+		}
 		checkers = append(checkers, provider)
 	}
-	spec, err := j.countSpec(c.name)
-	if err != nil {
-		return d, err
-	}
-	counter := integrity.NewCounter(spec)
+	counter := integrity.NewCounter(j.countSpec(c.name))
 	checkers = append(checkers, counter)
 
 	readPath := c.readPath
@@ -112,7 +126,7 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	}
 	f, err := sess.Open(readPath)
 	if err != nil {
-		return d, fmt.Errorf("opening %s: %w", readPath, err)
+		return obs, "", fmt.Errorf("opening %s: %w", readPath, err)
 	}
 	defer f.Close()
 	// The listing's size and time stand for the file as opened (WriteTo
@@ -128,115 +142,106 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 		err = cerr
 	}
 	if err != nil {
-		return d, fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
+		return obs, "", fmt.Errorf("receiving %s after %d bytes: %w", c.remote, n, err)
 	}
 	counter.Close()
 	// The file must be the one listed, unchanged while we read it.
 	st2, err := sess.Stat(readPath)
 	if err != nil {
-		return d, fmt.Errorf("stat %s after transfer: %w", c.remote, err)
+		return obs, "", fmt.Errorf("stat %s after transfer: %w", c.remote, err)
 	}
 	c.size, c.mtime = st2.Size(), st2.ModTime().UTC() // a retry compares with what we saw last
 	if st2.Size() != listedSize || !st2.ModTime().Equal(listedTime) {
-		return d, fmt.Errorf("%w: %s was %d bytes when listed and %d after reading", ErrChanged, c.remote, listedSize, st2.Size())
+		return obs, "", fmt.Errorf("%w: %s was %d bytes when listed and %d after reading", ErrChanged, c.remote, listedSize, st2.Size())
 	}
 	if n != listedSize {
-		return d, fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, listedSize)
+		return obs, "", fmt.Errorf("%w: received %d bytes of %s, the server reports %d", ErrShort, n, c.remote, listedSize)
 	}
-
-	digest := hex.EncodeToString(sum.Sum(nil))
-	got := digest
+	obs = Observed{Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)), Count: counter.Result()}
+	obs.Digest = obs.SHA256
 	if provider != nil {
-		got = hex.EncodeToString(provider.Sum(nil))
-	}
-	cr := counter.Result()
-	d = audit.Dataset{
-		Job: j.job.Name, Source: j.job.Source, Kind: j.job.Kind,
-		RemotePath: c.remote, RemoteSize: listedSize, RemoteMtime: listedTime,
-		Size: n, SHA256: digest, Records: cr.Records, DeclaredRecords: cr.Declared,
-		Purpose: j.job.Purpose, Custodian: j.custodian(),
-		Integrity: integrity.EncodeSpec(spec), Supersedes: c.supersedes,
-	}
-	d.Integrity["checksum"] = j.job.Checksum
-	if c.algo != "" && !c.unchecked {
-		d.Integrity["digest_algo"] = string(c.algo)
-		d.Integrity["declared_digest"] = c.digest
-		if provider != nil {
-			d.Integrity["received_digest"] = got
-		}
-	}
-	if c.sidecar != nil {
-		// A later run compares the sidecar's listing with this one and
-		// reads it again only if it changed.
-		d.Integrity["sidecar"] = c.sidecar.Name()
-		d.Integrity["sidecar_size"] = strconv.FormatInt(c.sidecar.Size(), 10)
-		d.Integrity["sidecar_mtime"] = c.sidecar.ModTime().UTC().Format(time.RFC3339Nano)
-	}
-	if c.linked {
-		d.Integrity["symlink_target"] = readPath
-	}
-	if c.seq >= 0 {
-		d.Integrity["sequence"] = strconv.FormatInt(c.seq, 10)
-	}
-	if len(cr.Problems) > 0 {
-		d.Integrity["count_problems"] = strings.Join(cr.Problems, "; ")
-	}
-	var reasons []string
-	if !c.unchecked && got != c.digest {
-		reasons = append(reasons, fmt.Sprintf("%s mismatch: computed %s, provider declared %s", c.algo, got, c.digest))
-	}
-	if c.declSize >= 0 && c.declSize != n {
-		reasons = append(reasons, fmt.Sprintf("size mismatch: received %d bytes, manifest declares %d", n, c.declSize))
-	}
-	// The counter itself reports a header or trailer that disagrees with the
-	// records; the manifest's count is checked here.
-	if c.declRecs >= 0 {
-		if cr.Declared >= 0 && cr.Declared != c.declRecs {
-			reasons = append(reasons, fmt.Sprintf("the %s declares %d records but the manifest %d", cr.DeclaredBy, cr.Declared, c.declRecs))
-		}
-		if c.declRecs != cr.Records {
-			reasons = append(reasons, fmt.Sprintf("record count mismatch: counted %d, manifest declares %d", cr.Records, c.declRecs))
-		}
-		d.DeclaredRecords = c.declRecs
-	}
-	reasons = append(reasons, cr.Problems...)
-	switch {
-	case len(reasons) > 0:
-		d.State, d.Reason = audit.StateQuarantined, strings.Join(reasons, "; ")
-	case c.held != "":
-		d.State, d.Reason = audit.StateHeld, c.held
-	case c.unchecked:
-		d.State, d.Reason = audit.StateUnverified, "checksum: none (allow_unverified); completeness not proven"
-	default:
-		d.State = audit.StateVerified
-	}
-	if c.digest != "" && c.algo.Weak() {
-		d.Integrity["warning"] = "weak digest md5 accepted by allow_weak"
+		obs.Digest = hex.EncodeToString(provider.Sum(nil))
 	}
 
 	failpoint.Hit("ingest.before-object-commit")
 	info, err := obj.Close()
 	if err != nil {
-		return d, fmt.Errorf("vault: %w", err)
+		return obs, "", fmt.Errorf("vault: %w", err)
 	}
 	committed = true
 	// Durable before the ledger may refer to it. Files finishing together
 	// share one flush; a crash before it leaves an orphan, removed on start.
 	if err := j.r.Store.Flush(); err != nil {
 		j.dropObject(info.ID)
-		return d, fmt.Errorf("vault: %w", err)
+		return obs, "", fmt.Errorf("vault: %w", err)
 	}
-	d.ObjectID = info.ID
-	return d, nil
+	return obs, info.ID, nil
+}
+
+// dataset is the ledger record of the received file c: what was observed,
+// what the provider declared, how it was checked, and judge's verdict. It
+// has no ID yet; commit gives it one.
+func (j *jobRun) dataset(c *candidate, o Observed, objectID string) audit.Dataset {
+	state, reasons := judge(c.exp, o)
+	d := audit.Dataset{
+		Job: j.job.Name, Source: j.job.Source, Kind: j.job.Kind,
+		RemotePath: c.remote, RemoteSize: c.size, RemoteMtime: c.mtime,
+		Size: o.Size, SHA256: o.SHA256, Records: o.Count.Records, DeclaredRecords: o.Count.Declared,
+		Purpose: j.job.Purpose, Custodian: j.custodian(),
+		Integrity: integrity.EncodeSpec(j.countSpec(c.name)), Supersedes: c.supersedes,
+		State: state, Reason: strings.Join(reasons, "; "), ObjectID: objectID,
+	}
+	if c.exp.Records >= 0 {
+		d.DeclaredRecords = c.exp.Records
+	}
+	in := d.Integrity
+	in[integrity.KeyChecksum] = j.job.Checksum
+	if c.exp.Algo != "" && !c.exp.Unchecked {
+		in[integrity.KeyDigestAlgo] = string(c.exp.Algo)
+		in[integrity.KeyDeclaredDigest] = c.exp.Digest
+		if c.exp.Algo != integrity.SHA256 {
+			in[integrity.KeyReceivedDigest] = o.Digest
+		}
+	}
+	if c.sidecar != nil {
+		// A later run compares the sidecar's listing with this one and
+		// reads it again only if it changed.
+		in[integrity.KeySidecar] = c.sidecar.Name()
+		in[integrity.KeySidecarSize] = strconv.FormatInt(c.sidecar.Size(), 10)
+		in[integrity.KeySidecarMtime] = c.sidecar.ModTime().UTC().Format(time.RFC3339Nano)
+	}
+	if c.linked {
+		in[integrity.KeySymlinkTarget] = c.readPath
+	}
+	if c.seq >= 0 {
+		in[integrity.KeySequence] = strconv.FormatInt(c.seq, 10)
+	}
+	if len(o.Count.Problems) > 0 {
+		in[integrity.KeyCountProblems] = strings.Join(o.Count.Problems, "; ")
+	}
+	if c.exp.Digest != "" && c.exp.Algo.Weak() {
+		in[integrity.KeyWarning] = "weak digest md5 accepted by allow_weak"
+	}
+	return d
 }
 
 var errAlreadyIngested = errors.New("already ingested")
 
-// commit records the dataset and its receipt event in one transaction,
+// commit records the received dataset d of c on the ledger, in one
+// transaction with its event: a new dataset (dataset.received), or, for a
+// file pulled again (c.repullOf), the quarantined dataset's new state.
+func (j *jobRun) commit(d *audit.Dataset, c *candidate) error {
+	if c.repullOf != "" {
+		return j.commitRepull(d, c.repullOf, c.repullReason)
+	}
+	return j.commitNew(d, c.resent)
+}
+
+// commitNew records the dataset and its receipt event in one transaction,
 // refusing a remote file another run got to first. A re-sent file
 // (d.Supersedes set) is recorded only if the remote file still names the
 // dataset it supersedes, and that dataset's timeline says so.
-func (j *jobRun) commit(d *audit.Dataset, resent string) error {
+func (j *jobRun) commitNew(d *audit.Dataset, resent string) error {
 	// Batch: files finishing together share one transaction and one fsync;
 	// each returns only once its own dataset is durable.
 	return j.r.Ledger.Batch(func(tx *audit.Tx) error {
@@ -252,7 +257,7 @@ func (j *jobRun) commit(d *audit.Dataset, resent string) error {
 		if d.Reason != "" {
 			details["reason"] = d.Reason
 		}
-		if w := d.Integrity["warning"]; w != "" {
+		if w := d.Integrity[integrity.KeyWarning]; w != "" {
 			details["warning"] = w
 		}
 		if d.Supersedes != "" {
@@ -272,17 +277,35 @@ func (j *jobRun) commit(d *audit.Dataset, resent string) error {
 	})
 }
 
+// commitRepull records d as the new state of the quarantined dataset id,
+// pulled again for reason: the same dataset ID, the earlier objects in
+// PriorObjects, and a dataset.repulled event. It fails if the dataset left
+// quarantine meanwhile.
+func (j *jobRun) commitRepull(d *audit.Dataset, id, reason string) error {
+	return j.r.Ledger.Update(func(tx *audit.Tx) error {
+		cur, ok, err := tx.Dataset(id)
+		if err != nil {
+			return err
+		}
+		if !ok || cur.State != audit.StateQuarantined {
+			return fmt.Errorf("%w: dataset %s changed state while it was pulled again", ErrState, id)
+		}
+		d.ID, d.ReceivedAt = id, j.r.now()
+		d.UpdatedAt = d.ReceivedAt
+		d.PriorObjects = append(append([]string(nil), cur.PriorObjects...), cur.ObjectID)
+		d.Supersedes = cur.Supersedes
+		_, err = tx.Append(audit.Event{Time: d.ReceivedAt, Actor: j.req.Actor, Type: audit.EvDatasetRepulled, Job: j.job.Name, Dataset: d,
+			Details: map[string]string{"reason": strings.TrimSpace(reason), "previous_object": cur.ObjectID, "previous_sha256": cur.SHA256,
+				"state": string(d.State), "sha256": d.SHA256}})
+		return err
+	})
+}
+
 func (j *jobRun) custodian() string {
 	if j.job.Officer != "" {
 		return j.job.Officer
 	}
 	return j.req.Actor
-}
-
-func (j *jobRun) countSpec(name string) (integrity.CountSpec, error) {
-	r := j.job.Records
-	gz := r.Gzip == "yes" || (r.Gzip == "auto" && strings.HasSuffix(name, ".gz"))
-	return integrity.NewCountSpec(r.Header, r.Trailer, r.RecordLength, gz, int64(r.MaxInflated), r.MaxInflateRatio)
 }
 
 func newDatasetID() string {

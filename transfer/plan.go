@@ -25,15 +25,10 @@ type candidate struct {
 	remote string
 	size   int64
 	mtime  time.Time
-	// expected, from the provider
-	algo     integrity.Algo
-	digest   string
-	declSize int64 // -1 unknown
-	declRecs int64 // -1 unknown
-	// sequence handling
-	seq       int64
-	held      string // reason to hold, if any
-	unchecked bool   // checksum none
+	// exp is what the provider declared (filled in by expectations) and
+	// the sequence verdict (exp.Held).
+	exp Expected
+	seq int64 // the sequence number of a change file, or -1
 	// readPath is what is opened and read: remote itself, or the regular
 	// file a followed symbolic link points to (linked is then set).
 	readPath string
@@ -43,6 +38,57 @@ type candidate struct {
 	// bytes; the new delivery supersedes it.
 	supersedes string
 	resent     string
+	// A file pulled again (Repull): the quarantined dataset whose remote
+	// file this is, and the officer's reason. The receipt keeps that
+	// dataset's ID and becomes its new state (dataset.repulled).
+	repullOf     string
+	repullReason string
+}
+
+// newCandidate is the candidate for the remote file remotePath, read at
+// readPath (itself, or a followed link's target) whose listing is fi.
+func newCandidate(name, remotePath, readPath string, fi os.FileInfo) *candidate {
+	return &candidate{name: name, remote: remotePath, readPath: readPath, linked: readPath != remotePath,
+		size: fi.Size(), mtime: fi.ModTime().UTC(), exp: Expected{Size: -1, Records: -1}, seq: -1}
+}
+
+// listing is the remote directory as one run sees it.
+type listing struct {
+	entries   []os.FileInfo
+	names     map[string]os.FileInfo
+	manifests map[string]integrity.ManifestEntry // checksum manifest only
+}
+
+// list reads the remote directory and, for checksum manifest, its manifests.
+func (j *jobRun) list(sess *sftp.Client) (*listing, error) {
+	entries, err := sess.ReadDir(j.job.RemoteDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", j.job.RemoteDir, err)
+	}
+	l := &listing{entries: entries, names: map[string]os.FileInfo{}}
+	for _, e := range entries {
+		l.names[e.Name()] = e
+	}
+	l.manifests, err = j.readManifests(sess, l.names)
+	return l, err
+}
+
+// resolve decides whether a listed entry is read, and at which path: a
+// regular file is read itself, a symbolic link (with follow_symlinks) by
+// its target's path, anything else never. why explains a refusal; err is a
+// transfer fault.
+func (j *jobRun) resolve(sess *sftp.Client, remotePath string, e os.FileInfo) (fi os.FileInfo, readPath, why string, err error) {
+	switch {
+	case e.Mode().IsRegular():
+		return e, remotePath, "", nil
+	case e.Mode()&os.ModeSymlink != 0:
+		target, tfi, why, err := j.resolveLink(sess, remotePath)
+		return tfi, target, why, err
+	case e.IsDir():
+		return nil, "", "a directory, not a file: only regular files are pulled", nil
+	default:
+		return nil, "", fmt.Sprintf("not a regular file (type %s): only regular files are pulled", e.Mode().Type()), nil
+	}
 }
 
 // plan lists the remote directory and decides which files to pull.
@@ -52,22 +98,18 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 		return nil, err
 	}
 	defer remote.release(sess)
-	entries, err := sess.ReadDir(j.job.RemoteDir)
-	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", j.job.RemoteDir, err)
+	l, err := j.list(sess)
+	if l == nil {
+		return nil, err
 	}
-	names := map[string]os.FileInfo{}
-	for _, e := range entries {
-		names[e.Name()] = e
-	}
-	manifests, err := j.readManifests(sess, names)
 	if err != nil {
 		j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvBatchFailed, Job: j.job.Name, Details: map[string]string{"error": err.Error()}})
 		return nil, err
 	}
+	names, manifests := l.names, l.manifests
 	var cands []*candidate
 	now := j.r.now()
-	for _, e := range entries {
+	for _, e := range l.entries {
 		name := e.Name()
 		if j.isCompanion(name) {
 			continue
@@ -80,24 +122,12 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 			continue
 		}
 		remotePath := path.Join(j.job.RemoteDir, name)
-		fi, readPath := e, remotePath
-		switch {
-		case e.Mode().IsRegular():
-		case e.Mode()&os.ModeSymlink != 0:
-			target, tfi, why, err := j.resolveLink(sess, remotePath)
-			if err != nil {
-				return nil, err
-			}
-			if why != "" {
-				j.refuse(name, why, e)
-				continue
-			}
-			fi, readPath = tfi, target
-		case e.IsDir():
-			j.refuse(name, "a directory, not a file: only regular files are pulled", e)
-			continue
-		default:
-			j.refuse(name, fmt.Sprintf("not a regular file (type %s): only regular files are pulled", e.Mode().Type()), e)
+		fi, readPath, why, err := j.resolve(sess, remotePath, e)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
+			j.refuse(name, why, e)
 			continue
 		}
 		var supersedes, resent string
@@ -128,9 +158,8 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 			supersedes, resent = id, why
 			j.log.Info().Str("remote", remotePath).Str("supersedes", id).Str("why", why).Msg("re-sent file with different bytes: a new delivery")
 		}
-		c := &candidate{name: name, remote: remotePath, readPath: readPath, linked: readPath != remotePath,
-			size: fi.Size(), mtime: fi.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1,
-			supersedes: supersedes, resent: resent}
+		c := newCandidate(name, remotePath, readPath, fi)
+		c.supersedes, c.resent = supersedes, resent
 		if j.job.ReadyMarker != "" {
 			if _, ok := names[name+j.job.ReadyMarker]; !ok {
 				j.add(FileOutcome{Name: name, Remote: remotePath, Outcome: "waiting", Size: c.size, Reason: "ready marker " + name + j.job.ReadyMarker + " not present yet"})
@@ -162,8 +191,53 @@ func (j *jobRun) plan(ctx context.Context, remote *Remote) ([]*candidate, error)
 	return cands, nil
 }
 
+// planOne plans the one remote file remotePath for Repull, as plan would
+// and with its expectations read, but without the run's rules for new
+// deliveries (already on the ledger, ready marker, settle time, the batch
+// and sequence checks): the officer asked for this file. Its sequence
+// number is kept with the receipt as for any change file.
+func (j *jobRun) planOne(sess *sftp.Client, remotePath string) (*candidate, error) {
+	l, err := j.list(sess)
+	if l == nil {
+		return nil, err
+	}
+	name := path.Base(remotePath)
+	e, ok := l.names[name]
+	if !ok {
+		return nil, fmt.Errorf("%s is no longer on the server", remotePath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	fi, readPath, why, err := j.resolve(sess, remotePath, e)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		if e.Mode()&os.ModeSymlink != 0 {
+			return nil, fmt.Errorf("%w: %s is %s", ErrState, remotePath, why)
+		}
+		return nil, fmt.Errorf("%w: %s is no longer a regular file (type %s)", ErrState, remotePath, e.Mode().Type())
+	}
+	c := newCandidate(name, remotePath, readPath, fi)
+	if j.seqRE != nil {
+		if s, err := integrity.ParseSequence(j.seqRE, name); err == nil {
+			c.seq = s
+		}
+	}
+	if j.job.Checksum == "manifest" {
+		if _, ok := l.manifests[name]; !ok {
+			return nil, fmt.Errorf("%w: %s is not in the manifest", ErrChecksumFile, name)
+		}
+	}
+	if err := j.expectations(sess, c, l.names, l.manifests); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func (j *jobRun) isCompanion(name string) bool {
-	for _, suf := range []string{".sha256", ".sha512", ".md5"} {
+	for _, suf := range sidecarSuffixes {
 		if strings.HasSuffix(name, suf) {
 			return true
 		}
@@ -304,7 +378,7 @@ func (j *jobRun) sameDelivery(sess *sftp.Client, name string, fi os.FileInfo, d 
 		if strings.EqualFold(digest, heldDigest(d, algo)) {
 			return true, "", nil
 		}
-		if recorded := d.Integrity["declared_digest"]; d.Integrity["digest_algo"] == string(algo) && !strings.EqualFold(digest, recorded) {
+		if recorded := d.Integrity[integrity.KeyDeclaredDigest]; d.Integrity[integrity.KeyDigestAlgo] == string(algo) && !strings.EqualFold(digest, recorded) {
 			return false, fmt.Sprintf("the provider now declares %s %s, dataset %s was declared %s", algo, digest, d.ID, recorded), nil
 		}
 	}
@@ -323,17 +397,17 @@ func heldDigest(d audit.Dataset, algo integrity.Algo) string {
 	if algo == "sha256" {
 		return d.SHA256
 	}
-	if d.Integrity["digest_algo"] != string(algo) {
+	if d.Integrity[integrity.KeyDigestAlgo] != string(algo) {
 		return ""
 	}
-	if r := d.Integrity["received_digest"]; r != "" {
+	if r := d.Integrity[integrity.KeyReceivedDigest]; r != "" {
 		return r
 	}
 	// Datasets recorded before received_digest: the declared digest is
 	// what was received unless the dataset failed its checks.
 	switch d.State {
 	case audit.StateVerified, audit.StateHeld:
-		return d.Integrity["declared_digest"]
+		return d.Integrity[integrity.KeyDeclaredDigest]
 	}
 	return ""
 }

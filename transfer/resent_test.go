@@ -188,7 +188,11 @@ func (e *env) directRun(t *testing.T) (*jobRun, *sftp.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobRun{r: e.runner, job: job, req: RunRequest{Actor: "officer.a"}, res: &RunResult{}, log: e.runner.Log}, sess
+	j, err := newJobRun(e.runner, cfg, job, RunRequest{Actor: "officer.a"}, &RunResult{}, e.runner.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, sess
 }
 
 // TestAfterPullLeavesChangedFile: when the file on the server is no longer

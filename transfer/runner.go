@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,8 +177,10 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	log.Info().Str("trigger", req.Trigger).Msg("job run started")
 	r.event(audit.Event{Actor: req.Actor, Type: audit.EvJobStarted, Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
 
-	run := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: req, res: res, log: log}
-	err := run.execute(ctx)
+	run, err := newJobRun(r, cfg, job, req, res, log)
+	if err == nil {
+		err = run.execute(ctx)
+	}
 	res.Finished = r.now()
 	details := map[string]string{
 		"files":   strconv.Itoa(len(res.Files)),
@@ -217,11 +220,53 @@ type jobRun struct {
 	res *RunResult
 	log zerolog.Logger
 
+	// The job's rules, compiled once per run: the counting rule (count
+	// for plain files, countGz for gzip payloads) and the sequence pattern
+	// (nil unless the job sets sequence).
+	count, countGz integrity.CountSpec
+	seqRE          *regexp.Regexp
+
 	// From the listing, for the workers that read each file's sidecar.
 	names     map[string]os.FileInfo
 	manifests map[string]integrity.ManifestEntry
 
 	mu sync.Mutex // guards res.Files
+}
+
+// newJobRun prepares a run of job from cfg, compiling the job's patterns.
+func newJobRun(r *Runner, cfg *configs.Config, job *configs.Job, req RunRequest, res *RunResult, log zerolog.Logger) (*jobRun, error) {
+	j := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: req, res: res, log: log}
+	rec := job.Records
+	var err error
+	if j.count, err = integrity.NewCountSpec(rec.Header, rec.Trailer, rec.RecordLength, false, int64(rec.MaxInflated), rec.MaxInflateRatio); err != nil {
+		return nil, err
+	}
+	j.countGz = j.count
+	j.countGz.Gzip = true
+	if job.Sequence != "" {
+		if j.seqRE, err = regexp.Compile(job.Sequence); err != nil {
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// countSpec is the counting rule for the remote file name: gzip payloads
+// (records.gzip yes, or auto and a .gz name) are counted decompressed.
+func (j *jobRun) countSpec(name string) integrity.CountSpec {
+	if g := j.job.Records.Gzip; g == "yes" || (g == "auto" && strings.HasSuffix(name, ".gz")) {
+		return j.countGz
+	}
+	return j.count
+}
+
+// dial connects to the job's source.
+func (j *jobRun) dial(ctx context.Context) (*Remote, error) {
+	dial := j.r.Dial
+	if dial == nil {
+		dial = Dial
+	}
+	return dial(ctx, j.job.Source, j.src)
 }
 
 func (j *jobRun) add(o FileOutcome) {
@@ -237,15 +282,11 @@ func (j *jobRun) fail(c *candidate, err error) {
 }
 
 func (j *jobRun) execute(ctx context.Context) error {
-	dial := j.r.Dial
-	if dial == nil {
-		dial = Dial
-	}
 	var pending []*candidate
 	first := true
 	delay := j.job.Retry.Initial.Duration
 	for attempt := 1; ; attempt++ {
-		remote, err := dial(ctx, j.job.Source, j.src)
+		remote, err := j.dial(ctx)
 		if err != nil {
 			j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvSourceConnectFailed, Job: j.job.Name,
 				Details: map[string]string{"source": j.job.Source, "error": err.Error(), "attempt": strconv.Itoa(attempt)}})

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 
 	"custodian/audit"
@@ -12,10 +11,7 @@ import (
 // sequence orders change files and marks gaps, repeats and out-of-order files
 // to be held.
 func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
-	re, err := regexp.Compile(j.job.Sequence)
-	if err != nil {
-		return nil, err
-	}
+	re := j.seqRE
 	last, err := j.lastSequence()
 	if err != nil {
 		return nil, err
@@ -46,7 +42,7 @@ func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
 			j.refuse(c.name, "no sequence number: "+v.Reason, j.names[c.name])
 			continue
 		default:
-			c.held = fmt.Sprintf("sequence %s: %s", v.Status, v.Reason)
+			c.exp.Held = fmt.Sprintf("sequence %s: %s", v.Status, v.Reason)
 		}
 		out = append(out, c)
 	}
@@ -64,7 +60,7 @@ func (j *jobRun) lastSequence() (int64, error) {
 		if d.Job != j.job.Name || (d.State != audit.StateVerified && d.State != audit.StateUnverified && d.State != audit.StateReleased) {
 			continue
 		}
-		if s, err := strconv.ParseInt(d.Integrity["sequence"], 10, 64); err == nil && s > last {
+		if s, err := strconv.ParseInt(d.Integrity[integrity.KeySequence], 10, 64); err == nil && s > last {
 			last = s
 		}
 	}
