@@ -105,3 +105,36 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	}
 	e.checkInvariants()
 }
+
+// TestRepullManifest: a quarantined file of a manifest job is pulled again
+// through the same planning as a run (its manifest entry is read again),
+// and one the manifest no longer lists is refused with ErrChecksumFile,
+// storing nothing.
+func TestRepullManifest(t *testing.T) {
+	a := render(t, synth.Options{Records: 10, Seed: 1})
+	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) {
+		j.Checksum, j.Manifest = "manifest", "MANIFEST_*.csv"
+	})
+	entry := func(records int) []byte {
+		return []byte(fmt.Sprintf("name,size,sha256,records\nHR_A.txt,%d,%s,%d\n", len(a), hexOf(a), records))
+	}
+	e.write("HR_A.txt", a)
+	e.write("MANIFEST_1.csv", entry(11))
+	o := e.outcome(e.run(), "HR_A.txt")
+	if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, "manifest declares 11") {
+		t.Fatalf("%+v", o)
+	}
+	e.write("MANIFEST_1.csv", []byte("name,size,sha256,records\n"))
+	if _, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "manifest was regenerated"); !errors.Is(err, ErrChecksumFile) {
+		t.Fatalf("a file the manifest no longer lists: %v", err)
+	}
+	e.write("MANIFEST_1.csv", entry(10))
+	fixed, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider corrected the manifest")
+	if err != nil || fixed.Outcome != string(audit.StateVerified) || fixed.DatasetID != o.DatasetID {
+		t.Fatalf("repull after the fix: %+v %v", fixed, err)
+	}
+	if d, _, _ := e.led.Dataset(o.DatasetID); len(d.PriorObjects) != 1 || d.DeclaredRecords != 10 {
+		t.Fatalf("%+v", d)
+	}
+	e.checkInvariants()
+}
