@@ -31,7 +31,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
-	"custodian/transfer/integrity"
+	"custodian/internal/limits"
 )
 
 // Errors returned by Load and Validate.
@@ -99,10 +99,10 @@ type Job struct {
 
 	Records Records `yaml:"records"`
 
-	Sequence    string   `yaml:"sequence"`
-	ReadyMarker string   `yaml:"ready_marker"`
-	Settle      Duration `yaml:"settle"`
-	AfterPull   string   `yaml:"after_pull"`
+	Sequence    string    `yaml:"sequence"`
+	ReadyMarker string    `yaml:"ready_marker"`
+	Settle      Duration  `yaml:"settle"`
+	AfterPull   AfterPull `yaml:"after_pull"`
 	// FollowSymlinks pulls a symbolic link that matches the pattern when it
 	// points to a regular file directly inside remote_dir; otherwise links
 	// are refused, with the refusal on the ledger.
@@ -126,6 +126,88 @@ type Records struct {
 	// decompression stops and the file is quarantined.
 	MaxInflateRatio int `yaml:"max_inflate_ratio" accept:"a whole number from 2 to 1032"`
 }
+
+// AfterPullAction is what is done with a remote file once its dataset is
+// durably stored.
+type AfterPullAction string
+
+// The after_pull actions.
+const (
+	AfterPullKeep   AfterPullAction = "keep"
+	AfterPullDelete AfterPullAction = "delete"
+	AfterPullMove   AfterPullAction = "move"
+)
+
+// AfterPull is the after_pull option, parsed once: "keep", "delete" or
+// "move:/absolute/dir" in YAML.
+type AfterPull struct {
+	// Action is keep, delete or move; empty until defaults are applied.
+	Action AfterPullAction
+	// Dir is the archive directory of a move: absolute and clean.
+	Dir string
+	// invalid holds a value that is none of the accepted forms, as
+	// written, for Validate to report with its path.
+	invalid string
+}
+
+// ParseAfterPull parses the YAML form of after_pull. The empty string is
+// the unset value (ApplyDefaults makes it keep).
+func ParseAfterPull(s string) (AfterPull, error) {
+	switch s {
+	case "":
+		return AfterPull{}, nil
+	case string(AfterPullKeep):
+		return AfterPull{Action: AfterPullKeep}, nil
+	case string(AfterPullDelete):
+		return AfterPull{Action: AfterPullDelete}, nil
+	}
+	a := AfterPull{Action: AfterPullMove}
+	a.Dir, _ = strings.CutPrefix(s, "move:")
+	if err := a.check(); err != nil || !strings.HasPrefix(s, "move:") {
+		return AfterPull{invalid: s}, fmt.Errorf("%q is not accepted; use keep, delete or move:/absolute/dir", s)
+	}
+	return a, nil
+}
+
+// check reports whether a is one of the accepted forms.
+func (a AfterPull) check() error {
+	switch {
+	case a.invalid != "":
+	case a.Action == AfterPullKeep || a.Action == AfterPullDelete:
+		if a.Dir == "" {
+			return nil
+		}
+	case a.Action == AfterPullMove:
+		if strings.HasPrefix(a.Dir, "/") && path.Clean(a.Dir) == a.Dir {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not accepted; use keep, delete or move:/absolute/dir", a.String())
+}
+
+// String is the YAML form: keep, delete or move:DIR.
+func (a AfterPull) String() string {
+	switch {
+	case a.invalid != "":
+		return a.invalid
+	case a.Action == AfterPullMove:
+		return "move:" + a.Dir
+	}
+	return string(a.Action)
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler. A value that is none of the
+// accepted forms is kept for Validate to report, with the accepted forms.
+func (a *AfterPull) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: after_pull must be a single value", n.Line)}}
+	}
+	*a, _ = ParseAfterPull(n.Value)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (a AfterPull) MarshalYAML() (any, error) { return a.String(), nil }
 
 // Retry is the per-job retry policy for transfer failures.
 type Retry struct {
@@ -278,9 +360,10 @@ const (
 	DefaultRetryInitial   = 30 * time.Second
 	DefaultRetryMax       = 30 * time.Minute
 	// DefaultMaxInflated and DefaultMaxInflateRatio bound gzip payloads;
-	// see integrity.DefaultMaxInflated for the reasoning.
-	DefaultMaxInflated     = ByteSize(integrity.DefaultMaxInflated)
-	DefaultMaxInflateRatio = integrity.DefaultMaxInflateRatio
+	// see package limits for the reasoning (the record counter uses the
+	// same values).
+	DefaultMaxInflated     = ByteSize(limits.DefaultMaxInflated)
+	DefaultMaxInflateRatio = limits.DefaultMaxInflateRatio
 	// MaxInflateRatio is deflate's own limit (about 1032:1): a larger
 	// ceiling could never be reached.
 	MaxInflateRatio = 1032
@@ -319,8 +402,8 @@ func (c *Config) ApplyDefaults() {
 		if j.Checksum == "" {
 			j.Checksum = "sidecar"
 		}
-		if j.AfterPull == "" {
-			j.AfterPull = "keep"
+		if j.AfterPull == (AfterPull{}) {
+			j.AfterPull = AfterPull{Action: AfterPullKeep}
 		}
 		if j.Records.Encoding == "" {
 			j.Records.Encoding = "utf-8"
@@ -562,11 +645,8 @@ func (c *Config) validateJob(p *problems, at string, j *Job) {
 	if j.Settle.Duration < 0 {
 		p.add(at+".settle", "must not be negative")
 	}
-	if ap := j.AfterPull; ap != "keep" && ap != "delete" {
-		dir, ok := strings.CutPrefix(ap, "move:")
-		if !ok || !strings.HasPrefix(dir, "/") || path.Clean(dir) != dir {
-			p.add(at+".after_pull", "%q is not accepted; use keep, delete or move:/absolute/dir", ap)
-		}
+	if err := j.AfterPull.check(); err != nil {
+		p.add(at+".after_pull", "%v", err)
 	}
 	if j.Retry.Attempts < 1 || j.Retry.Attempts > 100 {
 		p.add(at+".retry.attempts", "%d is out of range; use 1 (no retry) to 100", j.Retry.Attempts)

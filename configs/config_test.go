@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,7 +47,7 @@ func TestDefaultsAndPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := cfg.Jobs[0]
-	if j.AfterPull != "keep" || j.Retry.Attempts != DefaultRetryAttempts || j.Records.Encoding != "utf-8" {
+	if j.AfterPull != (AfterPull{Action: AfterPullKeep}) || j.Retry.Attempts != DefaultRetryAttempts || j.Records.Encoding != "utf-8" {
 		t.Errorf("defaults not applied: %+v", j)
 	}
 	s := cfg.Sources["moi"]
@@ -305,5 +306,39 @@ func TestMaxInflated(t *testing.T) {
 	}
 	if s := ByteSize(64 << 30).String(); s != "64GiB" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+// TestAfterPullParsedOnce: after_pull is parsed into its typed value when
+// the configuration is loaded, in the YAML forms keep, delete and move:DIR.
+func TestAfterPullParsedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want AfterPull
+	}{
+		{"keep", AfterPull{Action: AfterPullKeep}},
+		{"delete", AfterPull{Action: AfterPullDelete}},
+		{"move:/archive/in", AfterPull{Action: AfterPullMove, Dir: "/archive/in"}},
+	} {
+		cfg, err := Parse([]byte(strings.Replace(minimal, "purpose: vaccination", "purpose: vaccination\n    after_pull: "+tc.yaml, 1)), "/")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.yaml, err)
+		}
+		if got := cfg.Jobs[0].AfterPull; got != tc.want || got.String() != tc.yaml {
+			t.Errorf("%s: got %+v (%s)", tc.yaml, got, got)
+		}
+	}
+	for _, bad := range []string{"move:archive", "move:/a/../b", "/archive", "remove", "move:"} {
+		if _, err := ParseAfterPull(bad); err == nil || !strings.Contains(err.Error(), "use keep, delete or move:/absolute/dir") {
+			t.Errorf("%q: %v", bad, err)
+		}
+		_, err := Parse([]byte(strings.Replace(minimal, "purpose: vaccination", "purpose: vaccination\n    after_pull: '"+bad+"'", 1)), "/")
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("jobs[0].after_pull: %q is not accepted", bad)) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	_, err := Parse([]byte(strings.Replace(minimal, "purpose: vaccination", "purpose: vaccination\n    after_pull: [delete]", 1)), "/")
+	if err == nil || !strings.Contains(err.Error(), "jobs[0].after_pull: a list is not accepted; use a single value") {
+		t.Errorf("a list: %v", err)
 	}
 }

@@ -44,8 +44,9 @@ func checkShape(p *problems, root *yaml.Node) (changed bool) {
 }
 
 var (
-	durationType = reflect.TypeOf(Duration{})
-	byteSizeType = reflect.TypeOf(ByteSize(0))
+	durationType  = reflect.TypeOf(Duration{})
+	byteSizeType  = reflect.TypeOf(ByteSize(0))
+	afterPullType = reflect.TypeOf(AfterPull{})
 )
 
 func join(at, key string) string {
@@ -93,6 +94,8 @@ func (c *shapeChecker) walk(at string, n *yaml.Node, t reflect.Type, accept stri
 				c.add(at, "%v", err)
 			}
 		}
+	case t == afterPullType:
+		c.scalar(at, n, "a single value") // its forms are checked by Validate
 	case t.Kind() == reflect.Struct:
 		c.structure(at, n, t)
 	case t.Kind() == reflect.Map:

@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"regexp"
 	"strings"
 
 	"custodian/audit"
-	"custodian/transfer/integrity"
 )
 
 // Errors of officer actions on datasets.
@@ -31,44 +28,6 @@ func checkReason(reason string) error {
 		return fmt.Errorf("%w: say why in at least %d characters (--reason)", ErrReason, MinReason)
 	}
 	return nil
-}
-
-// Release accepts a held or quarantined dataset. A held change file (its
-// integrity was proven, only its sequence was out of order) becomes verified;
-// a quarantined file becomes released: accepted by the officer, on the
-// ledger with the reason, never called verified.
-func (r *Runner) Release(id, actor, reason string) (audit.Dataset, error) {
-	if err := checkReason(reason); err != nil {
-		return audit.Dataset{}, err
-	}
-	var out audit.Dataset
-	err := r.Ledger.Update(func(tx *audit.Tx) error {
-		d, ok, err := tx.Dataset(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrNoDataset, id)
-		}
-		from, prevReason := d.State, d.Reason
-		switch d.State {
-		case audit.StateHeld:
-			d.State = audit.StateVerified
-		case audit.StateQuarantined:
-			d.State = audit.StateReleased
-		default:
-			return fmt.Errorf("%w: dataset %s is %s; only held or quarantined datasets can be released", ErrState, id, d.State)
-		}
-		d.Reason = fmt.Sprintf("released by %s: %s (was %s: %s)", actor, strings.TrimSpace(reason), from, prevReason)
-		d.UpdatedAt = r.now()
-		ev, err := tx.Append(audit.Event{Time: d.UpdatedAt, Actor: actor, Type: audit.EvDatasetReleased, Job: d.Job, Dataset: &d,
-			Details: map[string]string{"reason": strings.TrimSpace(reason), "from_state": string(from), "to_state": string(d.State)}})
-		if err == nil {
-			out = *ev.Dataset
-		}
-		return err
-	})
-	return out, err
 }
 
 // Repull fetches a quarantined dataset's remote file again, in the same
@@ -94,13 +53,12 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 	if !ok || job.Source != d.Source || path.Dir(d.RemotePath) != job.RemoteDir {
 		return FileOutcome{}, fmt.Errorf("%w: dataset %s came from job %s, which no longer pulls %s", ErrState, id, d.Job, d.RemotePath)
 	}
-	j := &jobRun{r: r, job: job, src: cfg.Sources[job.Source], req: RunRequest{Job: job.Name, Actor: actor, Trigger: "repull"},
-		res: &RunResult{}, log: r.Log.With().Str("job", job.Name).Str("dataset", id).Logger()}
-	dial := r.Dial
-	if dial == nil {
-		dial = Dial
+	j, err := newJobRun(r, cfg, job, RunRequest{Job: job.Name, Actor: actor, Trigger: "repull"},
+		&RunResult{}, r.Log.With().Str("job", job.Name).Str("dataset", id).Logger())
+	if err != nil {
+		return FileOutcome{}, err
 	}
-	remote, err := dial(ctx, job.Source, j.src)
+	remote, err := j.dial(ctx)
 	if err != nil {
 		return FileOutcome{}, err
 	}
@@ -110,77 +68,19 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 		return FileOutcome{}, err
 	}
 	defer remote.release(sess)
-	entries, err := sess.ReadDir(job.RemoteDir)
-	if err != nil {
-		return FileOutcome{}, fmt.Errorf("listing %s: %w", job.RemoteDir, err)
-	}
-	names := map[string]os.FileInfo{}
-	for _, e := range entries {
-		names[e.Name()] = e
-	}
-	name := path.Base(d.RemotePath)
-	fi, ok := names[name]
-	if !ok {
-		return FileOutcome{}, fmt.Errorf("%s is no longer on the server", d.RemotePath)
-	}
-	manifests, err := j.readManifests(sess, names)
+	// The same planning and ingest path as a run, for this one file; the
+	// receipt becomes the quarantined dataset's new state.
+	c, err := j.planOne(sess, d.RemotePath)
 	if err != nil {
 		return FileOutcome{}, err
 	}
-	readPath := d.RemotePath
-	switch {
-	case fi.Mode().IsRegular():
-	case fi.Mode()&os.ModeSymlink != 0:
-		target, tfi, why, err := j.resolveLink(sess, d.RemotePath)
-		if err != nil {
-			return FileOutcome{}, err
-		}
-		if why != "" {
-			return FileOutcome{}, fmt.Errorf("%w: %s is %s", ErrState, d.RemotePath, why)
-		}
-		readPath, fi = target, tfi
-	default:
-		return FileOutcome{}, fmt.Errorf("%w: %s is no longer a regular file (type %s)", ErrState, d.RemotePath, fi.Mode().Type())
-	}
-	c := &candidate{name: name, remote: d.RemotePath, readPath: readPath, linked: readPath != d.RemotePath,
-		size: fi.Size(), mtime: fi.ModTime().UTC(), declSize: -1, declRecs: -1, seq: -1}
-	if job.Sequence != "" {
-		if re, err := regexp.Compile(job.Sequence); err == nil {
-			if s, err := integrity.ParseSequence(re, name); err == nil {
-				c.seq = s
-			}
-		}
-	}
-	if err := j.expectations(sess, c, names, manifests); err != nil {
-		return FileOutcome{}, err
-	}
-	nd, err := j.receive(ctx, sess, c)
+	c.repullOf, c.repullReason = id, reason
+	nd, err := j.admit(ctx, sess, c)
 	if err != nil {
-		return FileOutcome{}, err
-	}
-	err = r.Ledger.Update(func(tx *audit.Tx) error {
-		cur, ok, err := tx.Dataset(id)
-		if err != nil {
-			return err
-		}
-		if !ok || cur.State != audit.StateQuarantined {
-			return fmt.Errorf("%w: dataset %s changed state while it was pulled again", ErrState, id)
-		}
-		nd.ID, nd.ReceivedAt = id, r.now()
-		nd.UpdatedAt = nd.ReceivedAt
-		nd.PriorObjects = append(append([]string(nil), cur.PriorObjects...), cur.ObjectID)
-		nd.Supersedes = cur.Supersedes
-		_, err = tx.Append(audit.Event{Time: nd.ReceivedAt, Actor: actor, Type: audit.EvDatasetRepulled, Job: job.Name, Dataset: &nd,
-			Details: map[string]string{"reason": strings.TrimSpace(reason), "previous_object": cur.ObjectID, "previous_sha256": cur.SHA256,
-				"state": string(nd.State), "sha256": nd.SHA256}})
-		return err
-	})
-	if err != nil {
-		j.dropObject(nd.ObjectID)
 		return FileOutcome{}, err
 	}
 	if nd.State != audit.StateQuarantined {
 		j.afterPull(sess, nd.ID, nd.RemotePath, nd.RemoteSize, nd.RemoteMtime)
 	}
-	return outcomeOf(name, nd), nil
+	return outcomeOf(c.name, nd), nil
 }

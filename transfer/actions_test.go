@@ -16,7 +16,7 @@ import (
 
 func TestRepullQuarantined(t *testing.T) {
 	p := startInProcess(t, nil)
-	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = "delete" })
+	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = afterPull(t, "delete") })
 	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 40, Seed: 1}})
 	good, err := os.ReadFile(filepath.Join(p.dir, "HR_1.txt.sha256"))
 	if err != nil {
@@ -65,7 +65,38 @@ func TestRepullQuarantined(t *testing.T) {
 	e.checkInvariants()
 }
 
-func TestReleaseHeldAndQuarantined(t *testing.T) {
+// release records an officer's release the way the service layer does
+// (service.Release owns the rule; this is test setup for the sequence
+// chain that follows it).
+func (e *env) release(id, reason string) audit.Dataset {
+	e.t.Helper()
+	var out audit.Dataset
+	err := e.led.Update(func(tx *audit.Tx) error {
+		d, _, err := tx.Dataset(id)
+		if err != nil {
+			return err
+		}
+		next := audit.Next(audit.EvDatasetReleased, d.State)
+		if len(next) != 1 {
+			return fmt.Errorf("dataset %s is %s: not releasable", id, d.State)
+		}
+		from := d.State
+		d.State, d.Reason = next[0], "released by officer.a: "+reason
+		ev, err := tx.Append(audit.Event{Actor: "officer.a", Type: audit.EvDatasetReleased, Job: d.Job, Dataset: &d,
+			Details: map[string]string{"reason": reason, "from_state": string(from), "to_state": string(d.State)}})
+		out = *ev.Dataset
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// TestSequenceAfterRelease: a held change file the officer released is
+// accepted into the chain, so the next file follows on; a released
+// quarantined file does not verify.
+func TestSequenceAfterRelease(t *testing.T) {
 	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) {
 		j.Kind, j.Sequence, j.Pattern = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt"
 	})
@@ -79,9 +110,8 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	if held.Outcome != string(audit.StateHeld) {
 		t.Fatalf("%+v", held)
 	}
-	d, err := e.runner.Release(held.DatasetID, "officer.a", "0003 was withdrawn by the provider, letter 2026-118")
-	if err != nil || d.State != audit.StateVerified || !strings.Contains(d.Reason, "released by officer.a") {
-		t.Fatalf("releasing a held file: %+v %v", d, err)
+	if d := e.release(held.DatasetID, "0003 was withdrawn by the provider, letter 2026-118"); d.State != audit.StateVerified {
+		t.Fatalf("releasing a held file: %+v", d)
 	}
 	// The chain continues from the released file.
 	e.put(chg(5, 0))
@@ -93,15 +123,49 @@ func TestReleaseHeldAndQuarantined(t *testing.T) {
 	if q.Outcome != string(audit.StateQuarantined) {
 		t.Fatalf("%+v", q)
 	}
-	d, err = e.runner.Release(q.DatasetID, "officer.a", "trailer known wrong, confirmed by phone")
-	if err != nil || d.State != audit.StateReleased {
-		t.Fatalf("a released quarantined file is released, never verified: %+v %v", d, err)
+	if d := e.release(q.DatasetID, "trailer known wrong, confirmed by phone"); d.State != audit.StateReleased {
+		t.Fatalf("a released quarantined file is released, never verified: %+v", d)
 	}
-	if _, err := e.runner.Release(q.DatasetID, "officer.a", "releasing it twice"); !errors.Is(err, ErrState) {
-		t.Fatalf("release of a released dataset: %v", err)
+	// The chain goes on after a released quarantined file too.
+	e.put(chg(7, 0))
+	if o := e.outcome(e.run(), "HR_CHG_0007.txt"); o.Outcome != string(audit.StateVerified) {
+		t.Fatalf("after releasing 0006, 0007 is next: %+v", o)
 	}
 	if evs := e.events("dataset.released"); len(evs) != 2 || evs[0].Details["from_state"] != string(audit.StateHeld) {
 		t.Fatalf("releases on the ledger: %+v", evs)
+	}
+	e.checkInvariants()
+}
+
+// TestRepullManifest: a quarantined file of a manifest job is pulled again
+// through the same planning as a run (its manifest entry is read again),
+// and one the manifest no longer lists is refused with ErrChecksumFile,
+// storing nothing.
+func TestRepullManifest(t *testing.T) {
+	a := render(t, synth.Options{Records: 10, Seed: 1})
+	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) {
+		j.Checksum, j.Manifest = "manifest", "MANIFEST_*.csv"
+	})
+	entry := func(records int) []byte {
+		return []byte(fmt.Sprintf("name,size,sha256,records\nHR_A.txt,%d,%s,%d\n", len(a), hexOf(a), records))
+	}
+	e.write("HR_A.txt", a)
+	e.write("MANIFEST_1.csv", entry(11))
+	o := e.outcome(e.run(), "HR_A.txt")
+	if o.Outcome != string(audit.StateQuarantined) || !strings.Contains(o.Reason, "manifest declares 11") {
+		t.Fatalf("%+v", o)
+	}
+	e.write("MANIFEST_1.csv", []byte("name,size,sha256,records\n"))
+	if _, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "manifest was regenerated"); !errors.Is(err, ErrChecksumFile) {
+		t.Fatalf("a file the manifest no longer lists: %v", err)
+	}
+	e.write("MANIFEST_1.csv", entry(10))
+	fixed, err := e.runner.Repull(context.Background(), o.DatasetID, "officer.a", "provider corrected the manifest")
+	if err != nil || fixed.Outcome != string(audit.StateVerified) || fixed.DatasetID != o.DatasetID {
+		t.Fatalf("repull after the fix: %+v %v", fixed, err)
+	}
+	if d, _, _ := e.led.Dataset(o.DatasetID); len(d.PriorObjects) != 1 || d.DeclaredRecords != 10 {
+		t.Fatalf("%+v", d)
 	}
 	e.checkInvariants()
 }

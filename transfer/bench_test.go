@@ -57,7 +57,7 @@ func BenchmarkPipeline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	spec, err := buildSpec(`^HDR\|`, `^TRL(\d+)$`, 0, false, 0, 0)
+	spec, err := integrity.NewCountSpec(`^HDR\|`, `^TRL(\d+)$`, 0, false, 0, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,4 +27,31 @@
 // with the reason, never as verified. Transfer failures (connection drops,
 // stalls, a file changing under us) store nothing, are recorded on the ledger
 // and retried with exponential backoff up to the job's cap.
+//
+// The files, one concern each:
+//
+//   - runner.go: Runner, a run of one job (configuration hot-swap, retries
+//     with backoff, the worker pool), RunRequest, RunResult, FileOutcome.
+//   - plan.go: the listing becomes candidates: companions and the pattern,
+//     refusals, links, files already on the ledger or re-sent; planOne does
+//     the same for the one file Repull pulls again. sequence.go holds the
+//     change-file sequence check and the last accepted sequence number.
+//   - expect.go: what the provider declared, from sidecars and manifests.
+//   - ingest.go: receive (one file, one pass, into one durable vault object,
+//     returning what was observed), dataset (the ledger record), commit (the
+//     ledger transaction), and admit, the three together for a run and for
+//     Repull alike.
+//   - judge.go: judge, the verdict as a pure function of Expected and
+//     Observed, with no I/O; it is table-tested and fuzzed, as the parsers of
+//     transfer/integrity are.
+//   - afterpull.go: after_pull (delete or move) once a dataset is durable.
+//   - actions.go: officer actions on datasets (Release, Repull).
+//   - store.go: Store, the part of the vault a run needs. ssh.go: Remote,
+//     the SSH connection and its SFTP sessions. pipeline.go: the single pass.
+//   - scrub.go: the scrub plan from the ledger; checking an object is the
+//     vault's (vault.Vault.CheckObject).
+//
+// Rules over data live in transfer/integrity (checksum files, names, record
+// counting, sequence numbers, and the names of the keys of a dataset's
+// integrity record); configuration arrives parsed (configs).
 package transfer

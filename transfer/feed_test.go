@@ -167,7 +167,7 @@ func TestAfterPull(t *testing.T) {
 		t.Run(tc.mode, func(t *testing.T) {
 			p := startInProcess(t, nil)
 			mustMkdir(t, filepath.Join(filepath.Dir(p.dir), "archive"))
-			e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = tc.mode })
+			e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = afterPull(t, tc.mode) })
 			e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
 			if o := e.outcome(e.run(), "HR_1.txt"); o.Outcome != string(audit.StateVerified) {
 				t.Fatalf("%+v", o)

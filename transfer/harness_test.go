@@ -88,6 +88,16 @@ func mustMkdir(t testing.TB, p string) {
 	}
 }
 
+// afterPull parses an after_pull value as the configuration file gives it.
+func afterPull(t testing.TB, s string) configs.AfterPull {
+	t.Helper()
+	a, err := configs.ParseAfterPull(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // env is one installation pulling from one provider.
 type env struct {
 	t      testing.TB

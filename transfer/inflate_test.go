@@ -10,6 +10,7 @@ import (
 
 	"custodian/audit"
 	"custodian/configs"
+	"custodian/transfer/integrity"
 )
 
 // lfBomb is a gzip file of n empty records (line feeds) between a header
@@ -66,7 +67,7 @@ func TestGzipBombQuarantined(t *testing.T) {
 			}
 			// The scrub applies the same ceiling: it stops where ingest
 			// stopped, so its count agrees with the ledger.
-			if err := CheckObject(context.Background(), e.v, e.ident, d); err != nil {
+			if err := e.v.CheckObject(context.Background(), e.ident, d); err != nil {
 				t.Fatalf("scrub of the quarantined bomb: %v", err)
 			}
 			e.checkInvariants()
@@ -92,20 +93,20 @@ func TestScrubInflateCeiling(t *testing.T) {
 		t.Fatalf("within its ceilings the file is verified: %+v", o)
 	}
 	d, _, _ := e.led.Dataset(o.DatasetID)
-	if d.Integrity[keyMaxInflated] != strconv.Itoa(16<<20) || d.Integrity[keyMaxInflateRatio] != "1032" {
+	if d.Integrity[integrity.KeyCountMaxInflated] != strconv.Itoa(16<<20) || d.Integrity[integrity.KeyCountMaxInflateRatio] != "1032" {
 		t.Fatalf("the ceilings in effect must be kept with the dataset: %v", d.Integrity)
 	}
-	if err := CheckObject(context.Background(), e.v, e.ident, d); err != nil {
+	if err := e.v.CheckObject(context.Background(), e.ident, d); err != nil {
 		t.Fatalf("scrub: %v", err)
 	}
 	legacy := d
 	legacy.Integrity = map[string]string{}
 	for k, v := range d.Integrity {
-		if k != keyMaxInflated && k != keyMaxInflateRatio {
+		if k != integrity.KeyCountMaxInflated && k != integrity.KeyCountMaxInflateRatio {
 			legacy.Integrity[k] = v
 		}
 	}
-	err := CheckObject(context.Background(), e.v, e.ident, legacy)
+	err := e.v.CheckObject(context.Background(), e.ident, legacy)
 	if err == nil || !strings.Contains(err.Error(), "records.max_inflate_ratio") {
 		t.Fatalf("a legacy dataset is scrubbed under the default ceiling, which this payload exceeds: %v", err)
 	}

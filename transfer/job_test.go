@@ -66,7 +66,7 @@ func testRoundTrip(t *testing.T, p *provider) {
 		if got := e.decrypt(d.ObjectID); !bytes.Equal(got, want) {
 			t.Errorf("%s: decrypted object differs from the served file (%d vs %d bytes)", s.Name, len(got), len(want))
 		}
-		if err := CheckObject(context.Background(), e.v, e.ident, d); err != nil {
+		if err := e.v.CheckObject(context.Background(), e.ident, d); err != nil {
 			t.Errorf("scrub %s: %v", s.Name, err)
 		}
 		if d.Purpose != "vaccination" || d.Custodian != "officer.a" || d.RemotePath != p.remoteDir+"/"+s.Name {
@@ -184,14 +184,14 @@ func testTamperedCiphertext(t *testing.T, p *provider) {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := CheckObject(context.Background(), e.v, e.ident, d); err == nil {
+		if err := e.v.CheckObject(context.Background(), e.ident, d); err == nil {
 			t.Errorf("flipped byte at %d of %d not detected", off, len(orig))
 		}
 	}
 	if err := os.WriteFile(path, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckObject(context.Background(), e.v, e.ident, d); err != nil {
+	if err := e.v.CheckObject(context.Background(), e.ident, d); err != nil {
 		t.Fatalf("restored object: %v", err)
 	}
 }

@@ -41,10 +41,11 @@ func testResent(t *testing.T, p *provider, mode string) {
 	archiveRemote := path.Join(path.Dir(p.remoteDir), "archive")
 	mustMkdir(t, archiveLocal)
 	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) {
-		j.AfterPull = mode
+		ap := mode
 		if mode == "move" {
-			j.AfterPull = "move:" + archiveRemote
+			ap = "move:" + archiveRemote
 		}
+		j.AfterPull = afterPull(t, ap)
 	})
 	const name = "HR_1.txt"
 	var v1 bytes.Buffer
@@ -147,7 +148,7 @@ func TestResentTouched(t *testing.T) {
 // delivery, held as a repeat of its sequence number for the officer.
 func TestResentChangeFile(t *testing.T) {
 	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) {
-		j.Kind, j.Sequence, j.Pattern, j.AfterPull = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt", "delete"
+		j.Kind, j.Sequence, j.Pattern, j.AfterPull = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt", afterPull(t, "delete")
 	})
 	chg := func(seq int, seed uint64) synth.FileSpec {
 		return synth.FileSpec{Name: fmt.Sprintf("HR_CHG_20261130_%04d.txt", seq), Options: synth.Options{Records: 5 + int(seed), Seed: seed, Seq: seq}}
@@ -187,14 +188,18 @@ func (e *env) directRun(t *testing.T) (*jobRun, *sftp.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &jobRun{r: e.runner, job: job, req: RunRequest{Actor: "officer.a"}, res: &RunResult{}, log: e.runner.Log}, sess
+	j, err := newJobRun(e.runner, cfg, job, RunRequest{Actor: "officer.a"}, &RunResult{}, e.runner.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, sess
 }
 
 // TestAfterPullLeavesChangedFile: when the file on the server is no longer
 // the one stored (re-sent between listing and after_pull), it is left in
 // place and the ledger says why.
 func TestAfterPullLeavesChangedFile(t *testing.T) {
-	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) { j.AfterPull = "delete" })
+	e := newEnv(t, startInProcess(t, nil), func(j *configs.Job, _ *configs.Source) { j.AfterPull = afterPull(t, "delete") })
 	e.put(synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
 	j, sess := e.directRun(t)
 	// The dataset stored 10 bytes at another time: the file must stay.
@@ -213,7 +218,7 @@ func TestMoveNeverReplaces(t *testing.T) {
 	p := startInProcess(t, nil)
 	archive := filepath.Join(filepath.Dir(p.dir), "archive")
 	mustMkdir(t, archive)
-	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = "move:/archive" })
+	e := newEnv(t, p, func(j *configs.Job, _ *configs.Source) { j.AfterPull = afterPull(t, "move:/archive") })
 	if err := os.WriteFile(filepath.Join(archive, "HR_1.txt"), []byte("older archive"), 0o644); err != nil {
 		t.Fatal(err)
 	}

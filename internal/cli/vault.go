@@ -129,7 +129,7 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.
 		if d.ObjectID != it.ObjectID || d.ObjectID == "" {
 			what += " (no state on the ledger)"
 		}
-		err := transfer.CheckObject(ctx, v, ident, d)
+		err := v.CheckObject(ctx, ident, d)
 		if ctx.Err() != nil {
 			return rep, ctx.Err() // interrupted: nothing to report
 		}

@@ -85,7 +85,18 @@ func (a Algo) bsdTag(tag string) bool {
 	return false
 }
 
-// sidecarSuffixes maps sidecar file suffixes to their algorithm.
+// SidecarSuffixes are the sidecar file suffixes, in the order a job looks
+// for them next to a data file: .sha256, .sha512, .md5.
+func SidecarSuffixes() []string {
+	out := make([]string, len(sidecarSuffixes))
+	for i, s := range sidecarSuffixes {
+		out[i] = s.suffix
+	}
+	return out
+}
+
+// sidecarSuffixes maps sidecar file suffixes to their algorithm; the one
+// list of them.
 var sidecarSuffixes = [...]struct {
 	suffix string
 	algo   Algo

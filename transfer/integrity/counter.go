@@ -10,6 +10,8 @@ import (
 	"io"
 	"regexp"
 	"sync"
+
+	"custodian/internal/limits"
 )
 
 // MaxMatchLine is the longest header or trailer line, in bytes without its
@@ -51,11 +53,11 @@ type CountSpec struct {
 const (
 	// DefaultMaxInflated is well above the largest registry extract
 	// (a few GiB of text) yet bounds the CPU time to about a minute.
-	DefaultMaxInflated = 64 << 30
+	DefaultMaxInflated = limits.DefaultMaxInflated
 	// DefaultMaxInflateRatio: registry text compresses about 5-10:1 and
 	// space-padded fixed-width records rarely beyond 30:1; 200:1 leaves a
 	// wide margin, while a bomb (about 1000:1) is stopped after a few MiB.
-	DefaultMaxInflateRatio = 200
+	DefaultMaxInflateRatio = limits.DefaultMaxInflateRatio
 	// InflateRatioFloor is how much must have been inflated before the
 	// ratio is checked, so that a small file with a long run of one byte
 	// at its start is not refused.
