@@ -405,7 +405,7 @@ func writeGoldenEvents(t *testing.T, l *audit.Ledger, vkey string) {
 		received(tx, scheduler, dsE, nil)
 
 		add(tx, audit.Event{Time: gt(1, 2, 6, 0, 0), Actor: scheduler, Type: audit.EvFileTransferFailed, Job: extract, Details: map[string]string{
-			"remote_path": "/outbox/HR_FULL_20261127.txt", "error": "sftp: \"quota\u2028exceeded\x7f\x1b[0m\" (SSH_FX_FAILURE)", "will_retry": "true"}})
+			"remote_path": "/outbox/HR_FULL_20261127.txt", "error": "sftp: \"quota\u2028exceeded\u2029\b\f\x7f\x1b[0m\" (SSH_FX_FAILURE)", "will_retry": "true"}})
 		add(tx, audit.Event{Time: gt(1, 2, 7, 0, 0), Actor: scheduler, Type: audit.EvFileFailed, Job: extract, Details: map[string]string{
 			"remote_path": "/outbox/HR_FULL_20261127.txt", "error": "the file changed while it was read: size 190000, then 190112"}})
 		add(tx, audit.Event{Time: gt(1, 2, 7, 1, 0), Actor: scheduler, Type: audit.EvJobFailed, Job: extract, Details: map[string]string{
@@ -539,7 +539,7 @@ func writeGoldenEvents(t *testing.T, l *audit.Ledger, vkey string) {
 		add(tx, audit.Event{Time: gt(2, 9, 20, 0, 0), Actor: "auditor.chen", Type: audit.EvVaultObjectFailed, DatasetID: dsE.ID, Details: map[string]string{
 			"object_id": dsE.ObjectID, "reason": "age: decryption failed: chunk 3: message authentication failed", "reported_by": "auditor.chen"}})
 		add(tx, audit.Event{Time: gt(2, 9, 30, 0, 0), Actor: "clerk.wu", Type: audit.EvAccessRefused, DatasetID: dsB.ID, Details: map[string]string{
-			"requested": "dataset release", "resource": dsB.ID, "rule": "only the job's officer (transfer.officer) may release a dataset"}})
+			"action": "dataset release", "resource": dsB.ID, "rule": "only the job's officer (transfer.officer) may release a dataset"}})
 		add(tx, audit.Event{Time: gt(2, 9, 40, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditVerified, Details: map[string]string{
 			"ok": "true", "events": fmt.Sprint(tx.Size()), "problems": "0"}})
 		add(tx, audit.Event{Time: gt(2, 9, 41, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditExported})
