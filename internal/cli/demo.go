@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/ssh"
 
 	"custodian/audit"
@@ -455,23 +453,16 @@ func containsBytes(path string, needle []byte) (bool, error) {
 // someone editing the ledger file with a bbolt tool would. (Editing the raw
 // file at a random place may hit a page bbolt no longer uses.)
 func flipEventByte(path string, index uint64) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("events"))
-		if b == nil {
-			return errors.New("demo: no events bucket")
+	found := false
+	err := audit.TamperEvent(path, int64(index), func(v []byte) []byte {
+		if i := bytes.Index(v, []byte(`"type":"`)); i >= 0 {
+			v[i+len(`"type":"`)] ^= 0x01 // one bit of the event's type
+			found = true
 		}
-		key := binary.BigEndian.AppendUint64(nil, index)
-		v := bytes.Clone(b.Get(key))
-		i := bytes.Index(v, []byte(`"type":"`))
-		if i < 0 {
-			return fmt.Errorf("demo: event %d not found", index)
-		}
-		v[i+len(`"type":"`)] ^= 0x01 // one bit of the event's type
-		return b.Put(key, v)
+		return v
 	})
+	if err == nil && !found {
+		err = fmt.Errorf("demo: event %d has no type", index)
+	}
+	return err
 }
