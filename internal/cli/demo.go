@@ -116,15 +116,14 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 			return err
 		}
 	}
-	hostKey, _, err := sftpd.GenerateKey()
-	if err != nil {
+	// The agency's side of the connection (section 2) is written with the
+	// server: the client key and a known_hosts file pinning the host key.
+	etc := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(etc, 0o700); err != nil {
 		return err
 	}
-	clientSigner, clientPriv, err := sftpd.GenerateKey()
-	if err != nil {
-		return err
-	}
-	srv, err := sftpd.Start(ctx, sftpd.Config{Root: root, HostKey: hostKey, User: "hbxfer", AuthorizedKeys: []ssh.PublicKey{clientSigner.PublicKey()}})
+	srv, _, err := sftpd.StartWithClient(ctx, sftpd.Config{Root: root, User: "hbxfer"},
+		filepath.Join(etc, "id_ed25519"), filepath.Join(etc, "known_hosts"))
 	if err != nil {
 		return err
 	}
@@ -136,16 +135,6 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 2. Configuration and init.
 	d.section("The agency: configuration, then `custodian init`")
-	etc := filepath.Join(dir, "etc")
-	if err := os.MkdirAll(etc, 0o700); err != nil {
-		return err
-	}
-	if err := sftpd.WritePrivateKey(filepath.Join(etc, "id_ed25519"), clientPriv); err != nil {
-		return err
-	}
-	if err := sftpd.WriteKnownHosts(filepath.Join(etc, "known_hosts"), srv.KnownHostsLine()); err != nil {
-		return err
-	}
 	cfgPath := filepath.Join(etc, "custodian.yaml")
 	if err := os.WriteFile(cfgPath, []byte(demoConfig(srv.Addr())), 0o600); err != nil {
 		return err
