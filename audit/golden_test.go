@@ -538,8 +538,13 @@ func writeGoldenEvents(t *testing.T, l *audit.Ledger, vkey string) {
 			"note": "a report by reported_by: the daemon does not hold the vault's private key and did not decrypt the objects; the counts, object IDs and digest match the ledger"}})
 		add(tx, audit.Event{Time: gt(2, 9, 20, 0, 0), Actor: "auditor.chen", Type: audit.EvVaultObjectFailed, DatasetID: dsE.ID, Details: map[string]string{
 			"object_id": dsE.ObjectID, "reason": "age: decryption failed: chunk 3: message authentication failed", "reported_by": "auditor.chen"}})
+		// Refusals as the service layer records them.
 		add(tx, audit.Event{Time: gt(2, 9, 30, 0, 0), Actor: "clerk.wu", Type: audit.EvAccessRefused, DatasetID: dsB.ID, Details: map[string]string{
-			"action": "dataset release", "resource": dsB.ID, "rule": "only the job's officer (transfer.officer) may release a dataset"}})
+			"action": "dataset.release", "resource": "dataset " + dsB.ID, "code": "forbidden",
+			"rule": "forbidden: only the job's officer (transfer.officer) may release its datasets"}})
+		add(tx, audit.Event{Time: gt(2, 9, 31, 0, 0), Actor: "clerk.wu", Type: audit.EvAccessRefused, Job: extract, Details: map[string]string{
+			"action": "job.run", "resource": "job " + extract, "code": "conflict",
+			"rule": "not allowed in this state: job registry-extract is running (started 2026-12-02T09:30:58Z)"}})
 		add(tx, audit.Event{Time: gt(2, 9, 40, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditVerified, Details: map[string]string{
 			"ok": "true", "events": fmt.Sprint(tx.Size()), "problems": "0"}})
 		add(tx, audit.Event{Time: gt(2, 9, 41, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditExported})
