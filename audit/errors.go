@@ -52,6 +52,11 @@ var (
 	// ledger or has an unsupported format version.
 	ErrFormat = errors.New("audit: not a custodian ledger or unsupported format")
 
+	// ErrLocked is returned by [Open] when another handle (another
+	// process, usually a running daemon) holds the file's lock beyond
+	// Options.Timeout.
+	ErrLocked = errors.New("audit: ledger file is locked by another handle")
+
 	// ErrCorrupt is returned by read methods that find stored data they
 	// cannot interpret. Run [Verify] for a full diagnosis.
 	ErrCorrupt = errors.New("audit: ledger data corrupt")

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -88,7 +89,9 @@ type batchCall struct {
 
 // Open opens the ledger at path, creating it (mode 0600) if it does not
 // exist and opts.ReadOnly is false. A read-only handle accepts a file
-// with missing buckets, so that [Verify] can report on it.
+// with missing buckets, so that [Verify] can report on it. If another
+// handle holds the file's lock for longer than opts.Timeout, Open fails
+// with [ErrLocked].
 func Open(path string, opts Options) (*Ledger, error) {
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -123,7 +126,7 @@ func Open(path string, opts Options) (*Ledger, error) {
 		NoSync:   opts.NoSync,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("audit: open %s: %w", path, err)
+		return nil, fmt.Errorf("audit: open %s: %w", path, openError(err))
 	}
 	l.db = db
 	if err := l.init(); err != nil {
@@ -131,6 +134,15 @@ func Open(path string, opts Options) (*Ledger, error) {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
 	}
 	return l, nil
+}
+
+// openError translates bbolt's lock timeout into ErrLocked, keeping the
+// original error in the chain.
+func openError(err error) error {
+	if errors.Is(err, bolt.ErrTimeout) {
+		return fmt.Errorf("%w: %w", ErrLocked, err)
+	}
+	return err
 }
 
 // init checks the file format, creating the buckets in a new file, and

@@ -34,7 +34,6 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
 
 	"custodian/audit"
 	"custodian/configs"
@@ -95,7 +94,7 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 	}
 	led, err := audit.Open(cfg.LedgerPath(), audit.Options{Signer: signer, Timeout: time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, audit.ErrLocked) {
 			return nil, fmt.Errorf("%w: %s is locked by another process (is `custodian serve` already running? commands other than serve talk to it through its socket)", ErrRunning, cfg.LedgerPath())
 		}
 		return nil, explainOpenError(cfg, err)

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/crypto/ssh"
 
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/internal/sftpd"
+	"custodian/internal/sftpd/sftpdtest"
 	"custodian/internal/synth"
 	"custodian/transfer"
 )
@@ -29,28 +29,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, hooks *sftpd.Hooks, extraJobs ...string) *fixture {
 	t.Helper()
-	root := t.TempDir()
-	for _, d := range []string{"outbox", "slow"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client, priv, err := sftpd.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sftpd.Start(context.Background(), sftpd.Config{Root: root, User: "hbxfer", AuthorizedKeys: []ssh.PublicKey{client.PublicKey()}, Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	etc := t.TempDir()
-	if err := sftpd.WritePrivateKey(filepath.Join(etc, "id"), priv); err != nil {
-		t.Fatal(err)
-	}
-	if err := sftpd.WriteKnownHosts(filepath.Join(etc, "kh"), srv.KnownHostsLine()); err != nil {
-		t.Fatal(err)
-	}
+	s := sftpdtest.Start(t, sftpdtest.Options{Dirs: []string{"outbox", "slow"}, KnownHostsFile: "kh", Hooks: hooks})
+	srv, root, etc := s.Server, s.Root, s.Etc
 	y := `data_dir: data
 unit: test-unit
 sources:

@@ -16,6 +16,7 @@ import (
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/internal/failpoint"
+	"custodian/internal/fsutil"
 	"custodian/vault"
 )
 
@@ -152,7 +153,7 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 				os.RemoveAll(filepath.Join(dataDir, moved[i]))
 			}
 			os.RemoveAll(tmp)
-			syncDir(dataDir)
+			fsutil.SyncDir(dataDir)
 		}
 	}()
 	tcfg := *cfg
@@ -167,7 +168,7 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 			return fmt.Errorf("moving the new %s into data_dir: %w", name, err)
 		}
 		moved = append(moved, name)
-		if err := syncDir(dataDir); err != nil {
+		if err := fsutil.SyncDir(dataDir); err != nil {
 			return err
 		}
 		if err := initStep("moved-" + strings.TrimSuffix(name, ".db")); err != nil {
@@ -178,7 +179,7 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 		return err
 	}
 	os.Remove(tmp)
-	return syncDir(dataDir)
+	return fsutil.SyncDir(dataDir)
 }
 
 // build creates the installation in tcfg's data_dir (the temporary
@@ -197,10 +198,10 @@ func build(cfg, tcfg *configs.Config, opts InitOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(tcfg.SigningKeyPath(), []byte(skey), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(tcfg.SigningKeyPath(), []byte(skey), 0o600); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(tcfg.VerifierKeyPath(), []byte(vkey+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(tcfg.VerifierKeyPath(), []byte(vkey+"\n"), 0o600); err != nil {
 		return err
 	}
 	if err := initStep("built-keys"); err != nil {
@@ -239,7 +240,7 @@ func build(cfg, tcfg *configs.Config, opts InitOptions) error {
 	if err := initStep("built-ledger"); err != nil {
 		return err
 	}
-	return syncDir(tcfg.DataDir)
+	return fsutil.SyncDir(tcfg.DataDir)
 }
 
 // refuseExisting refuses to overwrite an installation, and explains the
@@ -298,7 +299,7 @@ func recoverInterruptedInit(cfg *configs.Config) error {
 			return fmt.Errorf("removing %s, left by an interrupted custodian init: %w", tmp, err)
 		}
 	}
-	return syncDir(cfg.DataDir)
+	return fsutil.SyncDir(cfg.DataDir)
 }
 
 // installationKeys reads the vault recipient and verifier key from the
@@ -366,49 +367,4 @@ func lockDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("data_dir %s is locked: is another custodian init running? (%v)", dir, err)
 	}
 	return func() { f.Close() }, nil
-}
-
-// syncDir fsyncs a directory so that entries created, renamed or removed in
-// it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeFileAtomic writes data to a temp file, fsyncs it, renames it into
-// place and fsyncs the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
 }

@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
+
+	"custodian/audit"
 )
 
 // initPair makes two installations: a, the agency's, and b, one an
@@ -79,15 +79,7 @@ func TestServeRefusesSwappedSigningKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := bolt.Open(a.cfg.LedgerPath(), 0o600, &bolt.Options{Timeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket([]byte("meta")).Put([]byte("verifier_key"), []byte(strings.TrimSpace(string(vkey))))
-		})
-		db.Close()
-		if err != nil {
+		if err := audit.TamperVerifierKey(a.cfg.LedgerPath(), strings.TrimSpace(string(vkey))); err != nil {
 			t.Fatal(err)
 		}
 		_, err = Open(a.cfg, zerolog.Nop())

@@ -17,6 +17,7 @@ import (
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/internal/sftpd"
+	"custodian/internal/sftpd/sftpdtest"
 	"custodian/internal/sshdtest"
 	"custodian/internal/synth"
 	"custodian/vault"
@@ -43,33 +44,8 @@ var providers = []struct {
 
 func startInProcess(t testing.TB, hooks *sftpd.Hooks) *provider {
 	t.Helper()
-	root := t.TempDir()
-	hostKey, _, err := sftpd.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, priv, err := sftpd.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sftpd.Start(context.Background(), sftpd.Config{Root: root, HostKey: hostKey, User: "hbxfer",
-		AuthorizedKeys: []ssh.PublicKey{client.PublicKey()}, Hooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	etc := t.TempDir()
-	keyFile, khFile := filepath.Join(etc, "id"), filepath.Join(etc, "known_hosts")
-	if err := sftpd.WritePrivateKey(keyFile, priv); err != nil {
-		t.Fatal(err)
-	}
-	if err := sftpd.WriteKnownHosts(khFile, srv.KnownHostsLine()); err != nil {
-		t.Fatal(err)
-	}
-	outbox := filepath.Join(root, "outbox")
-	mustMkdir(t, outbox)
-	return &provider{kind: "inprocess", dir: outbox, remoteDir: "/outbox", srv: srv,
-		src: &configs.Source{Address: srv.Addr(), User: "hbxfer", KeyFile: keyFile, KnownHosts: khFile}}
+	s := sftpdtest.Start(t, sftpdtest.Options{Dirs: []string{"outbox"}, Hooks: hooks})
+	return &provider{kind: "inprocess", dir: filepath.Join(s.Root, "outbox"), remoteDir: "/outbox", srv: s.Server, src: s.Source()}
 }
 
 func startOpenSSH(t testing.TB) *provider {

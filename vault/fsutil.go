@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"custodian/internal/fsutil"
 )
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
 // it are durable.
 func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("vault: open dir for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("vault: sync dir %s: %w", path, err)
+	if err := fsutil.SyncDir(path); err != nil {
+		return fmt.Errorf("vault: %w", err)
 	}
 	return nil
 }
@@ -29,37 +22,11 @@ func syncDir(path string) error {
 // a crash, dst either does not exist or holds all of data. The temporary file
 // is created in tmpDir, which must be on the same file system as dst; a
 // leftover temporary is removed by Recover.
-func writeFileAtomic(tmpDir, dst string, data []byte, perm fs.FileMode) (err error) {
-	f, err := os.CreateTemp(tmpDir, "."+filepath.Base(dst)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("vault: create temp file for %s: %w", dst, err)
+func writeFileAtomic(tmpDir, dst string, data []byte, perm fs.FileMode) error {
+	if err := fsutil.WriteFileAtomicVia(tmpDir, dst, data, perm); err != nil {
+		return fmt.Errorf("vault: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close() // may already be closed; error irrelevant on failure path
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("vault: chmod %s: %w", tmp, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("vault: write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("vault: sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("vault: close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, dst); err != nil {
-		return fmt.Errorf("vault: rename %s: %w", dst, err)
-	}
-	if err = syncDir(filepath.Dir(dst)); err != nil {
-		return err
-	}
-	return syncDir(tmpDir)
+	return nil
 }
 
 // checkMode verifies that path exists, has the expected type (it is not

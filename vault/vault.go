@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"custodian/internal/fsutil"
 )
 
 // Names of the files and directories that make up a vault.
@@ -203,30 +205,11 @@ func mkdirDurable(dir string) error {
 // ensureDir creates path with mode 0700, or accepts an existing directory
 // (made 0700) if it is empty or allowNonEmpty is set.
 func ensureDir(path string, allowNonEmpty bool) error {
-	err := os.Mkdir(path, 0o700)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("vault: init: %w", err)
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return fmt.Errorf("vault: init: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%w: %s exists and is not a directory", ErrExists, path)
-	}
-	if !allowNonEmpty {
-		entries, err := os.ReadDir(path)
-		if err != nil {
-			return fmt.Errorf("vault: init: %w", err)
-		}
-		if len(entries) > 0 {
-			return fmt.Errorf("%w: %s is not empty", ErrExists, path)
-		}
-	}
-	if err := os.Chmod(path, 0o700); err != nil {
+	err := fsutil.EnsureDir(path, 0o700, allowNonEmpty)
+	switch {
+	case errors.Is(err, fsutil.ErrNotDir), errors.Is(err, fsutil.ErrNotEmpty):
+		return fmt.Errorf("%w: %w", ErrExists, err)
+	case err != nil:
 		return fmt.Errorf("vault: init: %w", err)
 	}
 	return nil

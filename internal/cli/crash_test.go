@@ -12,13 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/daemon"
 	"custodian/internal/failpoint"
-	"custodian/internal/sftpd"
+	"custodian/internal/sftpd/sftpdtest"
 	"custodian/internal/synth"
 	"custodian/vault"
 )
@@ -57,33 +55,14 @@ func crashTrials(t *testing.T) int {
 // object remains, and every remote file was ingested exactly once.
 func TestCrashDuringIngest(t *testing.T) {
 	trials := crashTrials(t)
-	root := t.TempDir()
-	outbox := filepath.Join(root, "outbox")
-	for _, d := range []string{outbox, filepath.Join(root, "archive")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	client, priv, err := sftpd.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := sftpd.Start(context.Background(), sftpd.Config{Root: root, User: "hbxfer", AuthorizedKeys: []ssh.PublicKey{client.PublicKey()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
 	etc, err := os.MkdirTemp("", "cc") // short: Unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(etc)
-	if err := sftpd.WritePrivateKey(filepath.Join(etc, "id"), priv); err != nil {
-		t.Fatal(err)
-	}
-	if err := sftpd.WriteKnownHosts(filepath.Join(etc, "kh"), srv.KnownHostsLine()); err != nil {
-		t.Fatal(err)
-	}
+	s := sftpdtest.Start(t, sftpdtest.Options{Dirs: []string{"outbox", "archive"}, Etc: etc, KnownHostsFile: "kh"})
+	srv, root := s.Server, s.Root
+	outbox := filepath.Join(root, "outbox")
 	cfgPath := filepath.Join(etc, "c.yaml")
 	y := `data_dir: data
 sources:

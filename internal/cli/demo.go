@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/ssh"
 
 	"custodian/audit"
@@ -118,15 +116,14 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 			return err
 		}
 	}
-	hostKey, _, err := sftpd.GenerateKey()
-	if err != nil {
+	// The agency's side of the connection (section 2) is written with the
+	// server: the client key and a known_hosts file pinning the host key.
+	etc := filepath.Join(dir, "etc")
+	if err := os.MkdirAll(etc, 0o700); err != nil {
 		return err
 	}
-	clientSigner, clientPriv, err := sftpd.GenerateKey()
-	if err != nil {
-		return err
-	}
-	srv, err := sftpd.Start(ctx, sftpd.Config{Root: root, HostKey: hostKey, User: "hbxfer", AuthorizedKeys: []ssh.PublicKey{clientSigner.PublicKey()}})
+	srv, _, err := sftpd.StartWithClient(ctx, sftpd.Config{Root: root, User: "hbxfer"},
+		filepath.Join(etc, "id_ed25519"), filepath.Join(etc, "known_hosts"))
 	if err != nil {
 		return err
 	}
@@ -138,16 +135,6 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 2. Configuration and init.
 	d.section("The agency: configuration, then `custodian init`")
-	etc := filepath.Join(dir, "etc")
-	if err := os.MkdirAll(etc, 0o700); err != nil {
-		return err
-	}
-	if err := sftpd.WritePrivateKey(filepath.Join(etc, "id_ed25519"), clientPriv); err != nil {
-		return err
-	}
-	if err := sftpd.WriteKnownHosts(filepath.Join(etc, "known_hosts"), srv.KnownHostsLine()); err != nil {
-		return err
-	}
 	cfgPath := filepath.Join(etc, "custodian.yaml")
 	if err := os.WriteFile(cfgPath, []byte(demoConfig(srv.Addr())), 0o600); err != nil {
 		return err
@@ -455,23 +442,16 @@ func containsBytes(path string, needle []byte) (bool, error) {
 // someone editing the ledger file with a bbolt tool would. (Editing the raw
 // file at a random place may hit a page bbolt no longer uses.)
 func flipEventByte(path string, index uint64) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("events"))
-		if b == nil {
-			return errors.New("demo: no events bucket")
+	found := false
+	err := audit.TamperEvent(path, int64(index), func(v []byte) []byte {
+		if i := bytes.Index(v, []byte(`"type":"`)); i >= 0 {
+			v[i+len(`"type":"`)] ^= 0x01 // one bit of the event's type
+			found = true
 		}
-		key := binary.BigEndian.AppendUint64(nil, index)
-		v := bytes.Clone(b.Get(key))
-		i := bytes.Index(v, []byte(`"type":"`))
-		if i < 0 {
-			return fmt.Errorf("demo: event %d not found", index)
-		}
-		v[i+len(`"type":"`)] ^= 0x01 // one bit of the event's type
-		return b.Put(key, v)
+		return v
 	})
+	if err == nil && !found {
+		err = fmt.Errorf("demo: event %d has no type", index)
+	}
+	return err
 }

@@ -1,11 +1,13 @@
 package sftpd
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -67,4 +69,31 @@ func writePrivateFile(path string, data []byte) error {
 		return fmt.Errorf("sftpd: %w", err)
 	}
 	return nil
+}
+
+// StartWithClient starts a server as [Start] does, with a fresh client key
+// authorized besides cfg.AuthorizedKeys (which may then be empty), and
+// writes what a pull client needs to connect: that key to keyFile (as
+// [WritePrivateKey]) and a known_hosts file pinning the server's host key
+// to knownHostsFile (as [WriteKnownHosts]). It returns the server and the
+// client key.
+func StartWithClient(ctx context.Context, cfg Config, keyFile, knownHostsFile string) (*Server, ssh.Signer, error) {
+	client, priv, err := GenerateKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.AuthorizedKeys = append(slices.Clip(cfg.AuthorizedKeys), client.PublicKey())
+	srv, err := Start(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := WritePrivateKey(keyFile, priv); err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	if err := WriteKnownHosts(knownHostsFile, srv.KnownHostsLine()); err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, client, nil
 }
