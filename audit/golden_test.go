@@ -548,6 +548,14 @@ func writeGoldenEvents(t *testing.T, l *audit.Ledger, vkey string) {
 		add(tx, audit.Event{Time: gt(2, 9, 40, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditVerified, Details: map[string]string{
 			"ok": "true", "events": fmt.Sprint(tx.Size()), "problems": "0"}})
 		add(tx, audit.Event{Time: gt(2, 9, 41, 0, 0), Actor: "auditor.chen", Type: audit.EvAuditExported})
+		// A full disk: a job's events kept in memory, recorded late with
+		// their own time, then the resumption.
+		add(tx, audit.Event{Time: gt(2, 9, 50, 0, 0), Actor: officer, Type: audit.EvJobStarted, Job: extract, Details: map[string]string{
+			"trigger":       "schedule",
+			"recorded_late": "the ledger could not be written when this happened (audit: ledger write failed: write ledger.db: no space left on device)"}})
+		add(tx, audit.Event{Time: gt(2, 9, 55, 0, 0), Actor: "system:custodian", Type: audit.EvLedgerWriteResumed, Details: map[string]string{
+			"since": "2026-12-02T09:50:00Z", "error": "audit: ledger write failed: write ledger.db: no space left on device",
+			"events_recorded_late": "1", "events_lost": "0"}})
 		return nil
 	})
 

@@ -40,6 +40,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"custodian/audit"
+	"custodian/internal/fsutil"
 	"custodian/service"
 )
 
@@ -596,7 +597,7 @@ func (h *health) conclude(trigger, mode string, inc *audit.IncrementalReport, ev
 	h.verified, h.last = inc.Checkpoint, v
 	h.mu.Unlock()
 	if len(inc.Checkpoint) > 0 {
-		if err := writeFileAtomic(h.checkpointPath(), inc.Checkpoint, 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(h.checkpointPath(), inc.Checkpoint, 0o600); err != nil {
 			// The next start then checks from the previous one: slower, as safe.
 			h.log.Warn().Err(err).Str("file", h.checkpointPath()).Msg("cannot keep the verified checkpoint")
 		}
