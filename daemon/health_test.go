@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
 
 	"custodian/audit"
 	"custodian/internal/synth"
@@ -86,28 +84,19 @@ func ledgerStatus(t *testing.T, cl *Client) map[string]any {
 }
 
 // editLedger changes the closed ledger file as someone with a bbolt tool
-// and write access to data_dir (but not the signing key) would.
-func editLedger(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+// setState changes dataset id's recorded state in the closed ledger file,
+// as an attacker with write access to the file would (audit's tamper hook).
+func setState(t *testing.T, path, id string, from, to audit.State) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Update(fn); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func setState(id string, from, to audit.State) func(tx *bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("datasets"))
-		v := bytes.Clone(b.Get([]byte(id)))
+	err := audit.TamperDataset(path, id, func(v []byte) []byte {
 		nv := bytes.Replace(v, []byte(`"state":"`+string(from)+`"`), []byte(`"state":"`+string(to)+`"`), 1)
 		if bytes.Equal(v, nv) {
-			return fmt.Errorf("dataset %s is not %s", id, from)
+			t.Fatalf("dataset %s is not %s", id, from)
 		}
-		return b.Put([]byte(id), nv)
+		return nv
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -156,7 +145,7 @@ func TestServeRefusesTamperedLedger(t *testing.T) {
 		t.Errorf("verified.checkpoint is %v, want 0600", fi.Mode().Perm())
 	}
 
-	editLedger(t, f.cfg.LedgerPath(), setState(id, audit.StateQuarantined, audit.StateVerified))
+	setState(t, f.cfg.LedgerPath(), id, audit.StateQuarantined, audit.StateVerified)
 
 	cl, d, stop := f.serve(t)
 	before, _ := d.Ledger.Size()
@@ -230,7 +219,7 @@ func TestServeRefusesTamperedLedger(t *testing.T) {
 	}
 
 	// Restored (here: the edit undone), the daemon serves again.
-	editLedger(t, f.cfg.LedgerPath(), setState(id, audit.StateVerified, audit.StateQuarantined))
+	setState(t, f.cfg.LedgerPath(), id, audit.StateVerified, audit.StateQuarantined)
 	cl, _, _ = f.serve(t)
 	if l := ledgerStatus(t, cl); l["state"] != "ok" {
 		t.Fatalf("after restoring: %v", l)
@@ -276,12 +265,11 @@ func TestScheduledVerificationCatchesOldDamage(t *testing.T) {
 	}
 	stop()
 	// Event 0 (installation.initialized) gets another actor.
-	editLedger(t, f.cfg.LedgerPath(), func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("events"))
-		k := make([]byte, 8)
-		v := bytes.Replace(bytes.Clone(b.Get(k)), []byte(`"actor":"installer"`), []byte(`"actor":"someone"`), 1)
-		return b.Put(k, v)
-	})
+	if err := audit.TamperEvent(f.cfg.LedgerPath(), 0, func(v []byte) []byte {
+		return bytes.Replace(v, []byte(`"actor":"installer"`), []byte(`"actor":"someone"`), 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	f.cfg.Verify.Every.Duration = 20 * time.Millisecond
 	cl, _, _ = f.serve(t)
 	waitFor(t, "the scheduled verification", func() bool { return ledgerStatus(t, cl)["state"] == "damaged" })

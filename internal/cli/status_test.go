@@ -7,10 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
 
 	"custodian/audit"
 	"custodian/configs"
@@ -67,22 +65,25 @@ func TestStatusShowsLedgerDamage(t *testing.T) {
 	stop()
 
 	// A quarantined dataset becomes "verified" in the file.
-	db, err := bolt.Open(filepath.Join(dir, "etc", "data", "ledger.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	ledger := filepath.Join(dir, "etc", "data", "ledger.db")
+	l, err := audit.Open(ledger, audit.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("datasets"))
-		return b.ForEach(func(k, v []byte) error {
-			if bytes.Contains(v, []byte(`"state":"`+audit.StateQuarantined+`"`)) {
-				return b.Put(bytes.Clone(k), bytes.Replace(v, []byte(`"state":"quarantined"`), []byte(`"state":"verified"`), 1))
-			}
-			return nil
-		})
-	})
-	db.Close()
+	ds, err := l.Datasets()
+	l.Close()
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.State != audit.StateQuarantined {
+			continue
+		}
+		if err := audit.TamperDataset(ledger, d.ID, func(v []byte) []byte {
+			return bytes.Replace(v, []byte(`"state":"quarantined"`), []byte(`"state":"verified"`), 1)
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	serveInProcess(t, cfg)
