@@ -225,6 +225,7 @@ func (v *incVerifier) run(btx *bolt.Tx) error {
 	}
 	v.scanNew()
 	v.checkDatasets()
+	v.checkSequence()
 	v.checkHidden()
 	v.checkRemote()
 	v.rep.Datasets = v.rep.DatasetsChecked
@@ -526,6 +527,23 @@ func (v *incVerifier) lastState(rc *recordCheck) (idx int64, snap []byte, found,
 		}
 	}
 	return -1, nil, false, true
+}
+
+// checkSequence compares the sequence index with the dataset records,
+// which checkDatasets has just proven equal to their last states.
+func (v *incVerifier) checkSequence() {
+	want := sequenceWant{}
+	c := v.b.datasets.Cursor()
+	for k, rec := c.First(); k != nil; k, rec = c.Next() {
+		if !bytes.Contains(rec, []byte(`"`+IntegritySequence+`":`)) {
+			continue
+		}
+		var d Dataset
+		if json.Unmarshal(rec, &d) == nil {
+			want.add(&d)
+		}
+	}
+	want.compare(v.b.sequence, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
 }
 
 // checkDatasets checks every dataset record against its last state: from

@@ -168,18 +168,26 @@ func (l *Ledger) init() error {
 			return nil
 		}
 		return l.db.Update(func(btx *bolt.Tx) error {
-			if btx.Bucket(bucketOnce) != nil {
+			if btx.Bucket(bucketOnce) == nil {
+				if _, err := btx.CreateBucket(bucketOnce); err != nil {
+					return err
+				}
+			}
+			if btx.Bucket(bucketSequence) != nil {
 				return nil
 			}
-			_, err := btx.CreateBucket(bucketOnce)
-			return err
+			b, err := btx.CreateBucket(bucketSequence)
+			if err != nil {
+				return err
+			}
+			return buildSequence(btx, b)
 		})
 	}
 	if l.readOnly {
 		return fmt.Errorf("%w: empty file", ErrFormat)
 	}
 	return l.db.Update(func(btx *bolt.Tx) error {
-		for _, name := range append(allBuckets, bucketOnce) {
+		for _, name := range append(allBuckets, bucketOnce, bucketSequence) {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -221,7 +229,7 @@ func (l *Ledger) Close() error {
 // buckets holds the buckets of one transaction.
 type buckets struct {
 	events, hashes, datasets, remote, timeline, meta *bolt.Bucket
-	once                                             *bolt.Bucket // nil in a read-only ledger written before it existed
+	once, sequence                                   *bolt.Bucket // nil in a read-only ledger written before they existed
 }
 
 // lookupBuckets returns the buckets of btx; a missing one is nil.
@@ -234,6 +242,7 @@ func lookupBuckets(btx *bolt.Tx) buckets {
 		timeline: btx.Bucket(bucketTimeline),
 		meta:     btx.Bucket(bucketMeta),
 		once:     btx.Bucket(bucketOnce),
+		sequence: btx.Bucket(bucketSequence),
 	}
 }
 

@@ -190,6 +190,16 @@ func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset b
 			}
 		}
 	}
+	if d := ev.Dataset; d != nil {
+		if job, seq, ok := chainSequence(d); ok {
+			if tx.b.sequence == nil {
+				return fmt.Errorf("sequence index: %w: bucket missing", ErrFormat)
+			}
+			if err := noteSequence(tx.b.sequence, job, seq); err != nil {
+				return fmt.Errorf("sequence index %s: %w", job, err)
+			}
+		}
+	}
 	if onceKey != "" {
 		if tx.b.once == nil {
 			return fmt.Errorf("once index: %w: bucket missing", ErrFormat)

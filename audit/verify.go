@@ -53,6 +53,7 @@ const (
 	ProblemTimeline     = "timeline"      // timeline index differs from events
 	ProblemOnce         = "once"          // once index differs from events
 	ProblemTransition   = "transition"    // a state change the custody rules forbid
+	ProblemSequence     = "sequence"      // sequence index differs from the dataset states
 )
 
 // Problem is one discrepancy found by [Verify].
@@ -136,7 +137,7 @@ const maxProblemsPerKind = 100
 // damaged event, so they name the first bad entry only when the log
 // itself is sound.
 func derivedKind(kind string) bool {
-	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline || kind == ProblemOnce
+	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline || kind == ProblemOnce || kind == ProblemSequence
 }
 
 // problemSet collects problems, listing at most maxProblemsPerKind per
@@ -442,6 +443,7 @@ func (v *verifier) run(btx *bolt.Tx) error {
 	v.checkRemote()
 	v.checkTimeline()
 	v.checkOnce()
+	v.checkSequence()
 	for _, t := range v.ds {
 		if t.last >= 0 {
 			v.rep.Datasets++
@@ -827,6 +829,22 @@ func (v *verifier) checkRemote() {
 	for key, o := range want {
 		v.ps.add(o.first, ProblemRemote, "remote index entry %q for dataset %q is missing", key, o.id)
 	}
+}
+
+// checkSequence compares the sequence index with the last states of the
+// datasets.
+func (v *verifier) checkSequence() {
+	want := sequenceWant{}
+	for _, t := range v.sorted {
+		if t.last < 0 || !bytes.Contains(t.snap, []byte(`"`+IntegritySequence+`":`)) {
+			continue
+		}
+		var d Dataset
+		if json.Unmarshal(t.snap, &d) == nil {
+			want.add(&d)
+		}
+	}
+	want.compare(v.b.sequence, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
 }
 
 // checkOnce compares the once index with the once keys of the events.

@@ -51,18 +51,9 @@ func (j *jobRun) sequence(cands []*candidate) ([]*candidate, error) {
 
 // lastSequence is the highest sequence number accepted on this job so far.
 func (j *jobRun) lastSequence() (int64, error) {
-	ds, err := j.r.Ledger.Datasets()
-	if err != nil {
-		return 0, err
-	}
-	last := int64(-1)
-	for _, d := range ds {
-		if d.Job != j.job.Name || (d.State != audit.StateVerified && d.State != audit.StateUnverified && d.State != audit.StateReleased) {
-			continue
-		}
-		if s, err := strconv.ParseInt(d.Integrity[integrity.KeySequence], 10, 64); err == nil && s > last {
-			last = s
-		}
+	last, ok, err := j.r.Ledger.LastSequence(j.job.Name)
+	if err != nil || !ok {
+		return -1, err
 	}
 	return last, nil
 }
