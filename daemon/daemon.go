@@ -172,14 +172,18 @@ func (d *Daemon) recover() error {
 		return nil
 	}
 	for _, id := range orphans {
-		if err := d.Vault.Remove(id); err != nil {
-			return fmt.Errorf("removing orphan object %s: %w", id, err)
+		// Kept, encrypted, outside objects/: normally the ciphertext of a
+		// file whose ledger commit a crash prevented (it is pulled again),
+		// but if the ledger lost a record, this is the only copy.
+		if err := d.Vault.SetAside(id); err != nil {
+			return fmt.Errorf("setting aside orphan object %s: %w", id, err)
 		}
 	}
 	d.Log.Warn().Int("partial_objects", len(partial)).Int("orphan_objects", len(orphans)).Msg("recovered from an interrupted run")
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvVaultRecovered, Details: map[string]string{
-		"partial_objects_removed": strconv.Itoa(len(partial)),
-		"orphan_objects_removed":  strconv.Itoa(len(orphans)),
+		"partial_objects_removed":  strconv.Itoa(len(partial)),
+		"orphan_objects_set_aside": strconv.Itoa(len(orphans)),
+		"orphan_objects":           strings.Join(orphans, " "),
 	}})
 	return nil
 }

@@ -241,7 +241,7 @@ func TestOneDaemonOwnsTheLedger(t *testing.T) {
 	}
 }
 
-func TestRecoveryRemovesPartialAndOrphanObjects(t *testing.T) {
+func TestRecoveryRemovesPartialAndSetsAsideOrphanObjects(t *testing.T) {
 	f := newFixture(t, nil)
 	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
 	cl, d, stop := f.serve(t)
@@ -271,7 +271,12 @@ func TestRecoveryRemovesPartialAndOrphanObjects(t *testing.T) {
 	}
 	defer d2.Close()
 	if d2.Vault.Exists(info.ID) {
-		t.Error("orphan object survived recovery")
+		t.Error("orphan object is still among the vault's objects after recovery")
+	}
+	// Set aside, not destroyed: destruction is for a supervisor to approve,
+	// and a damaged ledger may have lost the record that named it.
+	if fi, err := os.Stat(filepath.Join(f.cfg.VaultDir(), "orphans", info.ID+".age")); err != nil || fi.Size() == 0 {
+		t.Errorf("orphan object must be kept in vault/orphans: %v", err)
 	}
 	if tmp, _ := os.ReadDir(filepath.Join(f.cfg.VaultDir(), "tmp")); len(tmp) != 0 {
 		t.Errorf("partial objects survived recovery: %d", len(tmp))
@@ -287,7 +292,7 @@ func TestRecoveryRemovesPartialAndOrphanObjects(t *testing.T) {
 			rec = &evs[i]
 		}
 	}
-	if rec == nil || rec.Details["orphan_objects_removed"] != "1" || rec.Details["partial_objects_removed"] != "1" {
+	if rec == nil || rec.Details["orphan_objects_set_aside"] != "1" || rec.Details["orphan_objects"] != info.ID || rec.Details["partial_objects_removed"] != "1" {
 		t.Fatalf("recovery must be on the ledger: %+v", rec)
 	}
 	w.Abort()

@@ -18,8 +18,8 @@
 // file deleted or moved, if the job asks for it. Grouping changes the cost,
 // not the guarantee: no file is reported stored before it is durable. A
 // crash between any two steps leaves either nothing (the temp object is
-// removed on restart), an orphan object with no dataset (removed on restart,
-// the file is pulled again), or a complete dataset whose remote file is still
+// removed on restart), an orphan object with no dataset (set aside, still
+// encrypted, on restart; the file is pulled again), or a complete dataset whose remote file is still
 // there (the ledger's remote index keeps it from being ingested twice).
 //
 // Verification outcomes: a file whose digest, size or record count disagrees

@@ -23,6 +23,10 @@ const (
 	keyFile    = "master.key.age"
 	objectsDir = "objects"
 	tmpDir     = "tmp"
+	// orphansDir holds objects set aside by crash recovery: ciphertext no
+	// dataset refers to, kept (encrypted) rather than destroyed, since
+	// destruction needs a supervisor's approval.
+	orphansDir = "orphans"
 
 	objectExt  = ".age"
 	partialExt = ".partial"
@@ -395,6 +399,39 @@ func (v *Vault) Remove(id string) error {
 			return fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
 		return fmt.Errorf("vault: remove %s: %w", id, err)
+	}
+	return syncDir(filepath.Dir(p))
+}
+
+// SetAside moves committed object id out of objects/ into orphans/ (0700,
+// created when first needed), still encrypted. Crash recovery uses it for
+// an object no dataset refers to: the vault no longer lists it, but it is
+// not destroyed, because the ledger may have lost its record (a damaged
+// ledger) and destruction is for a supervisor to approve.
+func (v *Vault) SetAside(id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	dst := filepath.Join(v.dir, orphansDir)
+	if err := os.Mkdir(dst, 0o700); err == nil {
+		if err := syncDir(v.dir); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("vault: set aside %s: %w", id, err)
+	}
+	if err := checkMode(dst, true, 0o077); err != nil {
+		return err
+	}
+	p := v.objectPath(id)
+	if err := os.Rename(p, filepath.Join(dst, id+objectExt)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return fmt.Errorf("vault: set aside %s: %w", id, err)
+	}
+	if err := syncDir(dst); err != nil {
+		return err
 	}
 	return syncDir(filepath.Dir(p))
 }
