@@ -54,6 +54,8 @@ type Config struct {
 	Jobs    []*Job             `yaml:"jobs"`
 	// Verify schedules the daemon's full ledger verification (verify.go).
 	Verify Verify `yaml:"verify"`
+	// Accounts sets the rules of per-person accounts (accounts.go).
+	Accounts Accounts `yaml:"accounts"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -235,7 +237,8 @@ var (
 	LogLevels = []string{"debug", "info", "warn", "error"}
 )
 
-// Duration accepts "90s", "5m" or a bare number of seconds.
+// Duration accepts "90s", "5m", whole days ("90d") or a bare number of
+// seconds.
 type Duration struct{ time.Duration }
 
 // UnmarshalYAML implements yaml.Unmarshaler. A value that is not a duration
@@ -375,6 +378,7 @@ func (c *Config) ApplyDefaults() {
 		c.LogLevel = "info"
 	}
 	c.applyVerifyDefaults()
+	c.applyAccountsDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -533,6 +537,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateVerify(&p)
+	c.validateAccounts(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

@@ -273,11 +273,25 @@ const maxDurationSeconds = float64(math.MaxInt64) / float64(time.Second)
 // refuses can be called out of range rather than not a duration.
 var durationSyntax = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
-// parseDuration parses "90s", "5m", "1h30m" or a number of seconds ("60",
-// "1.5"). The error says what was found and what is accepted.
+// daysSyntax is a whole number of days, e.g. 90d.
+var daysSyntax = regexp.MustCompile(`^([0-9]+)d$`)
+
+// maxDays is the most whole days a time.Duration holds.
+const maxDays = math.MaxInt64 / int64(24*time.Hour)
+
+// parseDuration parses "90s", "5m", "1h30m", whole days ("90d") or a number
+// of seconds ("60", "1.5"). The error says what was found and what is
+// accepted.
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	const use = "use e.g. 30s, 5m, 1h30m or a number of seconds"
+	const use = "use e.g. 30s, 5m, 1h30m, 90d or a number of seconds"
+	if m := daysSyntax.FindStringSubmatch(s); m != nil {
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || n > maxDays {
+			return 0, fmt.Errorf("%q is out of range; %s, at most 292 years", s, use)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
 	secs, err := strconv.ParseFloat(s, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange), err == nil && !math.IsNaN(secs) && !math.IsInf(secs, 0) && math.Abs(secs) >= maxDurationSeconds:
