@@ -292,6 +292,8 @@ func (r *Request) Execute(by string, roles []Role, now time.Time) error {
 		return rule("needs-approvals", "request %s needs %d approval(s) by different %ss; it has %d", r.ID, r.Approvers, kr.ApproverRole, r.approvedBy())
 	}
 	switch {
+	case strings.TrimSpace(by) == "":
+		return rule("executor", "a request is carried out by one identified person")
 	case kr.ExecutorRole == "":
 		if by != r.Requester {
 			return rule("executor", "an approved %s request is carried out by its requester %s, not %s", r.Kind, r.Requester, by)

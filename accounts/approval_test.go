@@ -95,6 +95,7 @@ func TestApprovalRules(t *testing.T) {
 		}, RequestExecuted},
 		{"who approved does not also carry out", KindAccountCreate, "new.user", []step{
 			{"approve", "sam", supAdmin, "", h, ""},
+			{"execute", " ", admin, "", h, "executor"},
 			{"execute", "sam", supAdmin, "", h, "executor-not-approver"},
 			{"execute", "adam", admin, "", h, ""},
 		}, RequestExecuted},
@@ -302,7 +303,7 @@ func FuzzRequest(f *testing.F) {
 				}
 				by = append(by, d.By)
 			}
-			if len(by) < kr.Approvers || r.Rejection != nil || r.Cancelled != nil || r.ExpiredAt != nil || !r.Executed.At.Before(r.Expires) {
+			if r.Executed.By == "" || len(by) < kr.Approvers || r.Rejection != nil || r.Cancelled != nil || r.ExpiredAt != nil || !r.Executed.At.Before(r.Expires) {
 				t.Fatalf("executed without its approvals, or after closing: %+v", r)
 			}
 			if kr.ExecutorRole == "" && r.Executed.By != r.Requester ||

@@ -36,7 +36,8 @@ type Policy struct {
 	RequireTOTP        []Role
 	Idle, Absolute     time.Duration // session limits
 	// Hash are the argon2id parameters of new password hashes, and the
-	// cost of the dummy verification for unknown usernames.
+	// cost of the dummy verification for unknown usernames (zero:
+	// DefaultParams).
 	Hash Params
 }
 
@@ -76,11 +77,18 @@ func DefaultPolicy() Policy {
 // disabled here; the caller does that (and records it) when it sees
 // ErrDisabled with a.State still active.
 func (p Policy) CheckLogin(a *Account, pw, code string, now time.Time) error {
+	hp := p.Hash
+	if hp == (Params{}) {
+		hp = DefaultParams
+	}
 	if a == nil {
-		DummyVerify(p.Hash)
+		DummyVerify(hp)
 		return ErrBadCredentials
 	}
 	ok, err := Verify(pw, a.PasswordHash)
+	if err != nil {
+		DummyVerify(hp) // a damaged hash takes as long as a wrong password
+	}
 	if err != nil || !ok {
 		a.RecordFailure(now, p.Lockout)
 		return ErrBadCredentials

@@ -2,9 +2,11 @@ package accounts
 
 import (
 	"crypto/subtle"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -52,11 +54,22 @@ func ValidateTOTP(secret, code string, now time.Time) (step int64, ok bool, err 
 	return validateTOTP(secret, code, now, totpDigits)
 }
 
+// minSecret is the shortest secret accepted: RFC 4226 section 4 requires
+// at least 128 bits (an empty secret would give codes anyone can compute).
+const minSecret = 16
+
 func validateTOTP(secret, code string, now time.Time, digits otp.Digits) (int64, bool, error) {
-	cur := now.Unix() / totpPeriod
 	if now.Unix() < 0 {
 		return 0, false, errors.New("totp: time before 1970")
 	}
+	s := strings.ToUpper(strings.TrimSpace(secret))
+	if n := len(s) % 8; n != 0 {
+		s += strings.Repeat("=", 8-n)
+	}
+	if key, err := base32.StdEncoding.DecodeString(s); err != nil || len(key) < minSecret {
+		return 0, false, fmt.Errorf("totp: the secret is not base32 of at least %d bytes", minSecret)
+	}
+	cur := now.Unix() / totpPeriod
 	found, match := int64(0), 0
 	// Every candidate is computed and compared, so the time taken does not
 	// depend on which one matched.

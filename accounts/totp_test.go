@@ -3,6 +3,7 @@ package accounts
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,8 +62,17 @@ func TestTOTPSkew(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if _, _, err := ValidateTOTP("not base32!", code, at); err == nil {
-		t.Error("a secret that is not base32 must be an error")
+	for _, secret := range []string{"not base32!", "", "GEZDGNBVGY3TQOJQ"} {
+		if _, ok, err := ValidateTOTP(secret, code, at); ok || err == nil {
+			t.Errorf("secret %q: a secret that is not base32 of 16 bytes or more must be an error", secret)
+		}
+	}
+	empty, _ := totp.GenerateCode("", at) // HMAC with an empty key
+	if err := (&Account{}).CheckTOTP(empty, at); !errors.Is(err, ErrBadTOTP) {
+		t.Errorf("an account without a secret accepted a code: %v", err)
+	}
+	if _, ok, err := ValidateTOTP(strings.ToLower(rfcSecret)+"\n", code, at); !ok || err != nil {
+		t.Errorf("lower case: %v %v", ok, err)
 	}
 }
 
