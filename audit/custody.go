@@ -54,11 +54,14 @@ const (
 	EvJobFailed           EventType = "job.failed"
 	EvJobSkipped          EventType = "job.skipped"
 	EvSourceConnectFailed EventType = "source.connect_failed"
-	EvBatchFailed         EventType = "batch.failed"
-	EvSequenceBaseline    EventType = "sequence.baseline"
-	EvFileRefused         EventType = "file.refused"
-	EvFileFailed          EventType = "file.failed"
-	EvFileTransferFailed  EventType = "file.transfer_failed"
+	// EvSourceSessionLimit: the server refused sessions beyond its own
+	// limit (OpenSSH MaxSessions); the run used more connections instead.
+	EvSourceSessionLimit EventType = "source.session_limit"
+	EvBatchFailed        EventType = "batch.failed"
+	EvSequenceBaseline   EventType = "sequence.baseline"
+	EvFileRefused        EventType = "file.refused"
+	EvFileFailed         EventType = "file.failed"
+	EvFileTransferFailed EventType = "file.transfer_failed"
 
 	EvDatasetReceived   EventType = "dataset.received"
 	EvDatasetSuperseded EventType = "dataset.superseded"
@@ -120,7 +123,7 @@ var catalogue = func() map[EventType]bool {
 	m := map[EventType]bool{}
 	for _, t := range []EventType{
 		EvInstallationInitialized, EvDaemonStarted, EvDaemonStopped, EvConfigReloaded, EvConfigReloadRefused,
-		EvJobStarted, EvJobFinished, EvJobFailed, EvJobSkipped, EvSourceConnectFailed, EvBatchFailed,
+		EvJobStarted, EvJobFinished, EvJobFailed, EvJobSkipped, EvSourceConnectFailed, EvSourceSessionLimit, EvBatchFailed,
 		EvSequenceBaseline, EvFileRefused, EvFileFailed, EvFileTransferFailed,
 		EvDatasetReceived, EvDatasetSuperseded, EvDatasetReleased, EvDatasetRepulled,
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,

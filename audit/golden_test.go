@@ -355,6 +355,9 @@ func writeGoldenEvents(t *testing.T, l *audit.Ledger, vkey string) {
 		add(tx, audit.Event{Time: gt(1, 2, 0, 0, 1), Actor: scheduler, Type: audit.EvJobStarted, Job: extract, Details: map[string]string{"trigger": "schedule"}})
 		add(tx, audit.Event{Time: gt(1, 2, 0, 30, 0), Actor: scheduler, Type: audit.EvSourceConnectFailed, Job: extract, Details: map[string]string{
 			"source": source, "error": "dial tcp 10.20.0.5:22: connect: connection refused", "attempt": "1"}})
+		add(tx, audit.Event{Time: gt(1, 2, 1, 0, 0), Actor: scheduler, Type: audit.EvSourceSessionLimit, Job: extract, Details: map[string]string{
+			"source": source, "note": "the server refused a 3rd session on a connection (MaxSessions 2?): 8 sessions over 4 connections",
+			"sessions": "8", "connections": "4"}})
 		return nil
 	})
 	update(func(tx *audit.Tx) error {

@@ -71,13 +71,19 @@ type Source struct {
 	ConnectTimeout    Duration `yaml:"connect_timeout"`
 	// IOTimeout bounds how long any single SFTP request may stall.
 	IOTimeout Duration `yaml:"io_timeout"`
-	// Sessions is the number of parallel SFTP sessions used for many small files.
+	// Sessions is the number of SFTP sessions (SSH channels, each with its
+	// own flow-control window) in all: many small files are in flight on
+	// each, and a large file is read over all of them at once.
 	Sessions int `yaml:"sessions" accept:"a whole number from 1 to 64"`
-	// PacketSize is the SFTP read size. 32768 is what every server must
-	// accept; OpenSSH accepts up to 261120, which needs fewer round trips.
+	// Connections is the number of SSH connections the sessions are spread
+	// over. More are opened if the server refuses sessions beyond its own
+	// limit (OpenSSH MaxSessions).
+	Connections int `yaml:"connections" accept:"a whole number from 1 to 16"`
+	// PacketSize is the SFTP read size; 0 (the default) chooses: 261120
+	// for an OpenSSH server, else 32768, which every server must accept.
 	// A server that answers larger reads short would make transfers fail
 	// their size check, never store a short file.
-	PacketSize int `yaml:"packet_size" accept:"a whole number of bytes from 4096 to 261120"`
+	PacketSize int `yaml:"packet_size" accept:"0 (choose by server) or a whole number of bytes from 4096 to 261120"`
 }
 
 // Job is one scheduled pull.
@@ -354,8 +360,9 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 
 // Default values.
 const (
-	DefaultSessions       = 4
-	DefaultPacketSize     = 32768
+	DefaultSessions       = 8
+	DefaultConnections    = 2
+	DefaultPacketSize     = 32768 // when packet_size is unset and the server is not OpenSSH
 	MaxPacketSize         = 261120
 	DefaultConnectTimeout = 30 * time.Second
 	DefaultIOTimeout      = 60 * time.Second
@@ -386,8 +393,8 @@ func (c *Config) ApplyDefaults() {
 		if s.Sessions == 0 {
 			s.Sessions = DefaultSessions
 		}
-		if s.PacketSize == 0 {
-			s.PacketSize = DefaultPacketSize
+		if s.Connections == 0 {
+			s.Connections = DefaultConnections
 		}
 		if s.ConnectTimeout.Duration == 0 {
 			s.ConnectTimeout.Duration = DefaultConnectTimeout
@@ -529,8 +536,11 @@ func (c *Config) Validate() error {
 		if s.Sessions < 1 || s.Sessions > 64 {
 			p.add(at+".sessions", "%d is out of range; use 1 to 64", s.Sessions)
 		}
-		if s.PacketSize < 4096 || s.PacketSize > MaxPacketSize {
-			p.add(at+".packet_size", "%d is out of range; use 4096 to %d (32768 works with every server, 261120 with OpenSSH)", s.PacketSize, MaxPacketSize)
+		if s.Connections < 1 || s.Connections > 16 {
+			p.add(at+".connections", "%d is out of range; use 1 to 16", s.Connections)
+		}
+		if s.PacketSize != 0 && (s.PacketSize < 4096 || s.PacketSize > MaxPacketSize) {
+			p.add(at+".packet_size", "%d is out of range; use 0 (automatic: 261120 for OpenSSH, else 32768) or 4096 to %d", s.PacketSize, MaxPacketSize)
 		}
 		if s.ConnectTimeout.Duration < 0 || s.IOTimeout.Duration < 0 {
 			p.add(at, "timeouts must be positive")

@@ -88,7 +88,9 @@ func BenchmarkPipeline(b *testing.B) {
 
 // BenchmarkLargeFileOpenSSH pulls one large extract from the real OpenSSH
 // sshd (skipped where absent): the whole single pass over the network.
-// CUSTODIAN_BENCH_MIB sets the size (default 256).
+// CUSTODIAN_BENCH_MIB sets the size (default 256); CUSTODIAN_BENCH_SESSIONS
+// and CUSTODIAN_BENCH_CONNECTIONS the source's sessions and connections
+// (default: the configuration's defaults).
 func BenchmarkLargeFileOpenSSH(b *testing.B) {
 	size := int64(256)
 	if s := os.Getenv("CUSTODIAN_BENCH_MIB"); s != "" {
@@ -111,7 +113,11 @@ func BenchmarkLargeFileOpenSSH(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		e := newEnv(b, p, nil)
+		e := newEnv(b, p, func(_ *configs.Job, s *configs.Source) {
+			s.Sessions, s.Connections = configs.DefaultSessions, configs.DefaultConnections
+			fmt.Sscan(os.Getenv("CUSTODIAN_BENCH_SESSIONS"), &s.Sessions)
+			fmt.Sscan(os.Getenv("CUSTODIAN_BENCH_CONNECTIONS"), &s.Connections)
+		})
 		b.StartTimer()
 		res := e.run()
 		if res.Failed() {

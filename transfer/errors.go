@@ -12,6 +12,10 @@ var (
 	ErrHostKeyUnknown = errors.New("host key unknown")
 	// ErrHostKeyChanged: known_hosts holds a different key for this server.
 	ErrHostKeyChanged = errors.New("host key changed")
+	// ErrNoSessions: the server accepts the connection but refuses every
+	// SFTP session on it (OpenSSH MaxSessions 0): a configuration that
+	// cannot work, so it is not retried.
+	ErrNoSessions = errors.New("server refuses SFTP sessions")
 )
 
 // Errors of running a job.

@@ -73,7 +73,7 @@ func (j *jobRun) expectations(sess *sftp.Client, c *candidate, names map[string]
 		if algo.Weak() && !j.job.AllowWeak {
 			continue
 		}
-		content, err := readSmall(sess, path.Join(j.job.RemoteDir, c.name+suf))
+		content, err := readSidecar(sess, path.Join(j.job.RemoteDir, c.name+suf), names[c.name+suf])
 		if err != nil {
 			return checksumReadError(c.name+suf, err)
 		}

@@ -29,6 +29,7 @@ func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error
 		return err
 	}
 	defer remote.release(sess)
+	j.prefetch(ctx, sess, c) // a small file is read while its sidecar is
 	if c.exp.Algo == "" {
 		// Each worker reads its own file's sidecar: round trips in parallel.
 		if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
@@ -124,20 +125,16 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	if readPath == "" {
 		readPath = c.remote
 	}
-	f, err := sess.Open(readPath)
-	if err != nil {
-		return obs, "", fmt.Errorf("opening %s: %w", readPath, err)
-	}
-	defer f.Close()
-	// The listing's size and time stand for the file as opened (WriteTo
-	// stats the handle itself); the stat after reading must agree with them.
+	// The listing's size and time stand for the file as opened; the state
+	// after the last byte (readFile: stat and fstat) must agree with them.
 	listedSize, listedTime := c.size, c.mtime
 	pipe := newPipeline(obj, checkers...)
 	if j.req.Progress != nil {
 		total := listedSize
 		pipe.progress = func(n int64) { j.req.Progress(Progress{File: c.name, Done: n, Total: total}) }
 	}
-	n, err := f.WriteTo(pipe)
+	// Over several sessions at once, or read whole already (fetch.go).
+	n, st2, err := j.readFile(ctx, sess, c, readPath, pipe)
 	if cerr := pipe.Close(); err == nil {
 		err = cerr
 	}
@@ -146,10 +143,6 @@ func (j *jobRun) receive(ctx context.Context, sess *sftp.Client, c *candidate) (
 	}
 	counter.Close()
 	// The file must be the one listed, unchanged while we read it.
-	st2, err := sess.Stat(readPath)
-	if err != nil {
-		return obs, "", fmt.Errorf("stat %s after transfer: %w", c.remote, err)
-	}
 	c.size, c.mtime = st2.Size(), st2.ModTime().UTC() // a retry compares with what we saw last
 	if st2.Size() != listedSize || !st2.ModTime().Equal(listedTime) {
 		return obs, "", fmt.Errorf("%w: %s was %d bytes when listed and %d after reading", ErrChanged, c.remote, listedSize, st2.Size())

@@ -34,6 +34,7 @@ type candidate struct {
 	readPath string
 	linked   bool
 	sidecar  os.FileInfo // listing of the sidecar the digest came from
+	pre      *prefetched // a small file being read whole (fetch.go)
 	// A re-sent file: the dataset recorded for this remote name held other
 	// bytes; the new delivery supersedes it.
 	supersedes string

@@ -239,7 +239,8 @@ type jobRun struct {
 	names     map[string]os.FileInfo
 	manifests map[string]integrity.ManifestEntry
 
-	mu sync.Mutex // guards res.Files
+	mu    sync.Mutex // guards res.Files
+	noted bool       // a session limit is on the ledger for this run
 }
 
 // newJobRun prepares a run of job from cfg, compiling the job's patterns.
@@ -300,10 +301,11 @@ func (j *jobRun) execute(ctx context.Context) error {
 			j.r.event(audit.Event{Actor: j.req.Actor, Type: audit.EvSourceConnectFailed, Job: j.job.Name,
 				Details: map[string]string{"source": j.job.Source, "error": err.Error(), "attempt": strconv.Itoa(attempt)}})
 			var hk *HostKeyError
-			if errors.As(err, &hk) || errors.Is(err, ErrAuth) || attempt >= j.job.Retry.Attempts {
-				return err // a host key problem is never retried
+			if errors.As(err, &hk) || errors.Is(err, ErrAuth) || errors.Is(err, ErrNoSessions) || attempt >= j.job.Retry.Attempts {
+				return err // a host key problem, or a server that allows no session, is never retried
 			}
 		} else {
+			j.noteRemote(remote)
 			if first {
 				pending, err = j.plan(ctx, remote)
 				first = false
@@ -314,6 +316,14 @@ func (j *jobRun) execute(ctx context.Context) error {
 					}
 					first = true
 				}
+			}
+			if err == nil && attempt > 1 && attempt >= j.job.Retry.Attempts && len(pending) > 1 {
+				// The last retry takes the files one at a time: files in
+				// flight on one connection share its fate, so a file that
+				// stalls or drops the connection must not make the others
+				// fail for good.
+				j.ingestIsolated(ctx, remote, pending)
+				return nil
 			}
 			if err == nil {
 				pending = j.ingestAll(ctx, remote, pending, attempt >= j.job.Retry.Attempts)
@@ -346,8 +356,45 @@ func retryable(err error) bool {
 // order, extracts over all sessions in parallel. It returns the candidates
 // that hit a transfer fault and should be retried; on the last attempt they
 // are recorded as failed instead.
+// ingestIsolated takes each candidate alone, as the last attempt: after a
+// file fails, the next one gets a fresh connection. A connection that
+// cannot be made fails the remaining files with its error.
+func (j *jobRun) ingestIsolated(ctx context.Context, remote *Remote, cands []*candidate) {
+	for i, c := range cands {
+		if remote == nil {
+			var err error
+			if remote, err = j.dial(ctx); err != nil {
+				for _, rest := range cands[i:] {
+					j.fail(rest, err)
+				}
+				return
+			}
+		}
+		j.ingestAll(ctx, remote, []*candidate{c}, true) // the last attempt: a failure is recorded
+		if j.failedLast(c) {
+			remote.Close()
+			remote = nil
+		}
+	}
+	if remote != nil {
+		remote.Close()
+	}
+}
+
+// failedLast reports whether the last outcome recorded for c is a failure.
+func (j *jobRun) failedLast(c *candidate) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := len(j.res.Files) - 1; i >= 0; i-- {
+		if j.res.Files[i].Remote == c.remote {
+			return j.res.Files[i].Outcome == "failed"
+		}
+	}
+	return false
+}
+
 func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candidate, last bool) []*candidate {
-	workers := len(remote.sessions)
+	workers := remote.inflight()
 	if j.job.Kind == "change" {
 		workers = 1
 	}

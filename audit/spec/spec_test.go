@@ -483,13 +483,13 @@ func TestGoldenFromDocument(t *testing.T) {
 	}
 
 	err = db.View(func(tx *bolt.Tx) error {
-		for _, b := range []string{"events", "hashes", "datasets", "remote", "timeline", "once", "meta"} {
+		for _, b := range []string{"events", "hashes", "datasets", "remote", "timeline", "once", "sequence", "meta"} {
 			if tx.Bucket([]byte(b)) == nil {
 				t.Fatalf("bucket %q missing", b)
 			}
 		}
 		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if !slices.Contains([]string{"events", "hashes", "datasets", "remote", "timeline", "once", "meta"}, string(name)) {
+			if !slices.Contains([]string{"events", "hashes", "datasets", "remote", "timeline", "once", "sequence", "meta"}, string(name)) {
 				t.Errorf("bucket %q is not in the document", name)
 			}
 			return nil
@@ -702,6 +702,30 @@ func checkIndexes(t *testing.T, tx *bolt.Tx, events []event) {
 		on[k] = u64(i)
 	}
 	check("once", on)
+	// sequence: per job, the highest integrity.sequence among datasets
+	// whose last state is verified, unverified or released.
+	seq := map[string]int64{}
+	for _, d := range last {
+		if d.State != "verified" && d.State != "unverified" && d.State != "released" {
+			continue
+		}
+		v, ok := d.Integrity["sequence"]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			continue
+		}
+		if cur, have := seq[d.Job]; !have || n > cur {
+			seq[d.Job] = n
+		}
+	}
+	sq := map[string][]byte{}
+	for job, n := range seq {
+		sq[job] = u64(n)
+	}
+	check("sequence", sq)
 }
 
 // checkFirstEvent: the first event names the unit the key name is derived

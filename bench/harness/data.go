@@ -24,6 +24,11 @@ type workload struct {
 	// all* count every file of dir, sidecars included: what rclone copies.
 	allFiles int
 	allBytes int64
+	// The path to sshd: direct on loopback, or through a delay line.
+	source string     // custodian source name
+	link   *delayLine // nil: straight to sshd
+	rate   float64    // the delay line's pacing, bits per second (0: unpaced)
+	base   string     // the loopback workload this one repeats ("" for A, B)
 }
 
 const (
@@ -57,12 +62,16 @@ func (b *bench) generate() error {
 	b.logf("workload B: %d files of ~%d KiB (%s, %d records) with sidecars generated in %s",
 		bw.files, smallFileKiB, fmtBytes(bw.bytes), bw.records, time.Since(t0).Round(time.Millisecond))
 	b.workloads = []*workload{a, bw}
+	for _, w := range b.workloads {
+		w.source = "bench"
+	}
 
 	if !b.opts.Quick && bigBytes != gib && hasTool(b.opts.Tools, toolCustodian) {
 		t0 = time.Now()
 		if b.ref, err = b.generateExtract("A1", "a1", gib); err != nil {
 			return err
 		}
+		b.ref.source = "bench"
 		b.logf("memory reference A1: %s generated in %s", fmtBytes(b.ref.bytes), time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
@@ -173,4 +182,36 @@ func dirStats(dir string) (files int, bytes int64, err error) {
 		return nil
 	})
 	return files, bytes, err
+}
+
+// addWANWorkloads repeats A and B through the delay line (keys A-wan,
+// B-wan) and, with a rate, A through the paced line (A-paced).
+func (b *bench) addWANWorkloads(wan, paced *delayLine) {
+	var extra []*workload
+	for _, w := range b.workloads {
+		for _, l := range []struct {
+			suffix, source string
+			link           *delayLine
+			rate           float64
+		}{{"-wan", "wan", wan, 0}, {"-paced", "paced", paced, b.opts.rate}} {
+			if l.link == nil || (l.rate > 0 && w.single == "") {
+				continue // the paced line is for the extract only
+			}
+			c := *w
+			c.key, c.base, c.source, c.link, c.rate = w.key+l.suffix, w.key, l.source, l.link, l.rate
+			c.job = w.job + l.suffix
+			c.title = w.title + ", " + b.linkDesc(l.rate)
+			extra = append(extra, &c)
+		}
+	}
+	b.workloads = append(b.workloads, extra...)
+}
+
+// linkDesc describes the delay line.
+func (b *bench) linkDesc(rate float64) string {
+	d := fmt.Sprintf("%s RTT", b.opts.RTT)
+	if rate > 0 {
+		return d + ", paced at " + fmtRate(rate)
+	}
+	return d + ", unpaced"
 }

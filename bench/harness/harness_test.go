@@ -70,7 +70,7 @@ func TestQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // the WAN runs and the hash-checking rclone run (up to its 1-minute timeout) included
 	defer cancel()
 	log := &testLog{t: t}
 	defer log.flush()
@@ -84,7 +84,10 @@ func TestQuick(t *testing.T) {
 		Repro:           "bash bench/run --quick",
 		Timeout:         time.Minute,
 		RcloneHashcheck: true,
-		Log:             log,
+		// A small delay line: the WAN path runs too (no timing is checked).
+		RTT:  2 * time.Millisecond,
+		Rate: "1g",
+		Log:  log,
 	})
 	if err != nil {
 		t.Fatalf("run: %v", err)
@@ -96,7 +99,8 @@ func TestQuick(t *testing.T) {
 	}
 	text := string(report)
 	for _, want := range []string{
-		"## Machine", "## Workload A", "## Workload B", "## Peak memory", "## Targets",
+		"## Machine", "## Workload A", "## Workload B", "## Workload A-wan", "## Workload B-wan", "## Workload A-paced",
+		"Link utilization", "## Peak memory", "## Targets",
 		"bash bench/run --quick", "custodian job run", "## Findings\n\n" + findings,
 	} {
 		if !strings.Contains(text, want) {

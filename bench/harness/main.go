@@ -58,6 +58,18 @@
 //     the line "<!-- findings -->" of an existing report on is kept, so the
 //     hand-written findings survive a re-run.
 //
+// With --rtt (e.g. 30ms) every workload is run a second time, keys A-wan
+// and B-wan, with every client connecting through a delay line
+// (delay.go): a TCP proxy on 127.0.0.1 in front of the same sshd that holds
+// each byte for half the round trip in each direction. --rate (e.g. 1g)
+// adds A-paced, the extract through a second line also paced at that bit
+// rate, and reports each tool's link utilization. The WAN runs are part of
+// the same rounds, so the tools alternate as on loopback. sftp is not run
+// on B-wan unless --wan-sftp-small (it needs about 0.4 s per file at 30 ms).
+// sftp and rclone copy the sidecars too, and their times include a sync
+// right after the command, since custodian's output is durable when it
+// reports.
+//
 // A failed run (a tool's non-zero exit, a missing or short file, a custodian
 // file not verified) is reported in the tables and the report, and makes
 // the harness exit with status 1 after the report is written. The failure of
@@ -106,7 +118,17 @@ type options struct {
 	Timeout   time.Duration
 	// RcloneHashcheck runs rclone once on workload B with its hash check on.
 	RcloneHashcheck bool
-	Log             io.Writer // progress and summary; nil discards
+	// RTT, if set, repeats the workloads through a delay line of this
+	// round trip (bench/harness/delay.go); Rate adds a run of workload A
+	// through a line also paced at Rate (bits per second, "1g").
+	RTT  time.Duration
+	Rate string
+	// WANSFTPSmall also runs sftp on the small files through the delay
+	// line (about 12 round trips per file, so 2,000 files take minutes).
+	WANSFTPSmall bool
+	Log          io.Writer // progress and summary; nil discards
+
+	rate float64 // Rate parsed
 }
 
 func main() {
@@ -141,6 +163,9 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Repro, "repro", "", "command line to show in the report (bench/run sets it)")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "limit for one timed command")
 	fs.BoolVar(&o.RcloneHashcheck, "rclone-hashcheck", true, "also run rclone once on the small files with its hash check on")
+	fs.DurationVar(&o.RTT, "rtt", 0, "also run every workload through a delay line of this round trip (e.g. 30ms)")
+	fs.StringVar(&o.Rate, "rate", "", "with --rtt: also run the extract through the line paced at this bit rate (e.g. 1g)")
+	fs.BoolVar(&o.WANSFTPSmall, "wan-sftp-small", false, "with --rtt: also run sftp on the small files through the line (slow)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -199,6 +224,16 @@ func (o *options) validate() error {
 	}
 	if len(o.Tools) == 0 {
 		return errors.New("no tool to run")
+	}
+	if o.RTT < 0 || o.RTT > 10*time.Second {
+		return errors.New("--rtt must be between 0 and 10s")
+	}
+	var err error
+	if o.rate, err = parseRate(o.Rate); err != nil {
+		return err
+	}
+	if o.rate > 0 && o.RTT == 0 {
+		return errors.New("--rate needs --rtt")
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Minute
@@ -269,6 +304,21 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer b.sshd.Stop()
 	b.logf("sshd %s listening on %s (log %s)", b.paths.sshd, b.sshd.Addr, b.sshd.LogPath)
+	if o.RTT > 0 {
+		wan, err := b.startLine(o.RTT, 0)
+		if err != nil {
+			return err
+		}
+		defer wan.Close()
+		var paced *delayLine
+		if b.opts.rate > 0 {
+			if paced, err = b.startLine(o.RTT, b.opts.rate); err != nil {
+				return err
+			}
+			defer paced.Close()
+		}
+		b.addWANWorkloads(wan, paced)
+	}
 	if err := b.writeClientConfigs(); err != nil {
 		return err
 	}
@@ -307,6 +357,9 @@ func (b *bench) rounds(ctx context.Context) error {
 			for _, t := range order {
 				if err := ctx.Err(); err != nil {
 					return err
+				}
+				if !b.runs(t, w) {
+					continue
 				}
 				m := b.runTool(ctx, t, w, r, true)
 				b.record(m)
@@ -369,4 +422,57 @@ func firstLine(s string) string {
 		return s[:i] + " …"
 	}
 	return s
+}
+
+// runs reports whether tool runs on w: everything, except sftp on the
+// small files through the delay line unless --wan-sftp-small.
+func (b *bench) runs(tool string, w *workload) bool {
+	return !(tool == toolSFTP && w.link != nil && w.single == "" && !b.opts.WANSFTPSmall)
+}
+
+// startLine starts a delay line to sshd and lets the clients' known_hosts
+// accept sshd's host key at the line's address too.
+func (b *bench) startLine(rtt time.Duration, rate float64) (*delayLine, error) {
+	d, err := startDelayLine(b.sshd.Addr, rtt, rate)
+	if err != nil {
+		return nil, err
+	}
+	old := fmt.Sprintf("[127.0.0.1]:%d ", b.sshd.Port)
+	if !strings.HasPrefix(b.sshd.KnownHostsLine, old) {
+		d.Close()
+		return nil, fmt.Errorf("unexpected known_hosts line %q", b.sshd.KnownHostsLine)
+	}
+	line := fmt.Sprintf("[127.0.0.1]:%d ", d.Port) + strings.TrimPrefix(b.sshd.KnownHostsLine, old)
+	f, err := os.OpenFile(b.sshd.KnownHostsPath, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err == nil {
+		_, err = fmt.Fprintln(f, line)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	what := "unpaced"
+	if rate > 0 {
+		what = "paced at " + fmtRate(rate)
+	}
+	b.logf("delay line %s → %s: %s RTT, %s", d.Addr, b.sshd.Addr, rtt, what)
+	return d, nil
+}
+
+// addr and port are where the clients connect for w: sshd or a delay line.
+func (b *bench) addr(w *workload) string {
+	if w.link != nil {
+		return w.link.Addr
+	}
+	return b.sshd.Addr
+}
+
+func (b *bench) port(w *workload) int {
+	if w.link != nil {
+		return w.link.Port
+	}
+	return b.sshd.Port
 }

@@ -26,7 +26,21 @@ const (
 	targetSmallVsSFTP   = 0.7
 	targetRSSMiB        = 64
 	targetRSSGrowth     = 0.10
+	// Through the delay line (--rtt).
+	targetWANBigVsRclone   = 0.5
+	targetWANBigVsSFTP     = 0.35
+	targetWANSmallVsRclone = 0.2
+	targetPacedUtilization = 0.80
 )
+
+// utilization is the share of a paced link's capacity a run used: the time
+// the link needs for the data files at its rate, divided by the run's time.
+func utilization(w *workload, d time.Duration) float64 {
+	if w.rate <= 0 || d <= 0 {
+		return 0
+	}
+	return float64(w.bytes) * 8 / w.rate / d.Seconds()
+}
 
 // toolSummary is one tool's runs on one workload.
 type toolSummary struct {
@@ -83,6 +97,9 @@ func (b *bench) summarize() *summary {
 func (b *bench) summarizeWorkload(w *workload, tools []string) *workloadSummary {
 	s := &workloadSummary{w: w, ratios: map[string]float64{}}
 	for _, name := range tools {
+		if !b.runs(name, w) {
+			continue
+		}
 		t := &toolSummary{tool: name}
 		var walls, cpus, syncs []time.Duration
 		for _, m := range b.results {
@@ -127,13 +144,19 @@ func median(d []time.Duration) time.Duration {
 
 // targets evaluates the issue's targets on this run.
 func (b *bench) targets(sum *summary) []target {
-	var a, bs *workloadSummary
+	var a, bs, aw, bw, ap *workloadSummary
 	for _, s := range sum.workloads {
 		switch s.w.key {
 		case "A":
 			a = s
 		case "B":
 			bs = s
+		case "A-wan":
+			aw = s
+		case "B-wan":
+			bw = s
+		case "A-paced":
+			ap = s
 		}
 	}
 	notApplicable := ""
@@ -142,7 +165,7 @@ func (b *bench) targets(sum *summary) []target {
 	}
 	bigIs1GiB := !b.opts.Quick && b.opts.BigGiB == 1
 	ratio := func(s *workloadSummary, tool string, limit float64, applies bool, why string) target {
-		t := target{what: fmt.Sprintf("custodian ≤ %.1f× %s", limit, tool)}
+		t := target{what: fmt.Sprintf("custodian ≤ %g× %s", limit, tool)}
 		r, ok := s.ratios[tool]
 		switch {
 		case ok:
@@ -178,6 +201,36 @@ func (b *bench) targets(sum *summary) []target {
 	t = ratio(bs, toolSFTP, targetSmallVsSFTP, true, "")
 	t.what = "2,000 files: " + t.what
 	out = append(out, t)
+
+	rtt := b.opts.RTT.String()
+	if aw != nil {
+		t = ratio(aw, toolRclone, targetWANBigVsRclone, bigIs1GiB, whyBig)
+		t.what = "1 GiB at " + rtt + " RTT: " + t.what
+		out = append(out, t)
+		t = ratio(aw, toolSFTP, targetWANBigVsSFTP, bigIs1GiB, whyBig)
+		t.what = "1 GiB at " + rtt + " RTT: " + t.what
+		out = append(out, t)
+	}
+	if bw != nil {
+		t = ratio(bw, toolRclone, targetWANSmallVsRclone, true, "")
+		t.what = "2,000 files at " + rtt + " RTT: " + t.what
+		out = append(out, t)
+	}
+	if ap != nil {
+		t = target{what: fmt.Sprintf("1 GiB, %s: custodian ≥ %.0f%% link utilization", b.linkDesc(ap.w.rate), targetPacedUtilization*100), measured: "—"}
+		c := ap.tool(toolCustodian)
+		switch {
+		case notApplicable != "":
+			t.status = notApplicable
+		case c == nil || !c.ok:
+			t.status = "not measured (custodian did not run or failed)"
+		default:
+			u := utilization(ap.w, c.median)
+			t.measured = fmt.Sprintf("%.0f%%", u*100)
+			t.status = metOrNot(u >= targetPacedUtilization)
+		}
+		out = append(out, t)
+	}
 
 	// Peak RSS at 1 GiB: workload A, or the reference when A is bigger.
 	rss1 := int64(0)
@@ -312,10 +365,14 @@ func (b *bench) report(sum *summary) string {
 	p("- Server: the real OpenSSH `sshd` (`-D -e -f` a generated config) on 127.0.0.1, public-key authentication (ed25519), `Subsystem sftp internal-sftp`. Client and server share the machine's %d cores.", runtime.NumCPU())
 	p("- Data: synthetic registry files from `internal/synth` (header `HDR|…`, pipe-separated records, trailer `TRL<count>`), each with a `NAME.sha256` sidecar. The source files are in the page cache; destinations are on the same file system, fresh for every run, checked, then deleted. `sync` runs before every timed command.")
 	p("- %d round(s); within a round every tool runs once per workload, and the tools' order rotates from round to round. Times are wall times of the one command below; the median is over the rounds.", b.opts.Rounds)
-	p("- **sftp**: `sftp -b BATCH -i KEY -o UserKnownHostsFile=KH -o StrictHostKeyChecking=yes -o BatchMode=yes -P PORT USER@127.0.0.1` with `get FILE LOCAL` (extract) or `get -r DIR LOCAL` (small files): a plain download, no checks, default buffer and request settings.")
+	if b.opts.RTT > 0 {
+		p("- **Delay line** (workloads `-wan` and `-paced`): every client connects to a TCP proxy in the harness (`bench/harness/delay.go`, on 127.0.0.1) that forwards to the same sshd and holds every byte for half of %s in each direction, so each round trip takes %s more than on loopback. The `-paced` line also serializes each direction at %s (a byte leaves only after the bytes before it have left at that rate) behind a bottleneck queue of one round trip at that rate. The proxy runs on the same 2 cores. The same rounds run every tool through the same line, alternating as above.", b.opts.RTT, b.opts.RTT, fmtRateOr(b.opts.rate))
+	}
+	p("- **Fair comparison**: sftp and rclone copy the sidecars too, as a user checking the files by hand would have to, and their times include a `sync` right after the command (their output is durable only then); custodian fsyncs every object and ledger commit before it reports, so its time already includes that.")
+	p("- **sftp**: `sftp -b BATCH -i KEY -o UserKnownHostsFile=KH -o StrictHostKeyChecking=yes -o BatchMode=yes -P PORT USER@127.0.0.1` with `get FILE LOCAL` and `get FILE.sha256 LOCAL` (extract) or `get -r DIR LOCAL` (small files and their sidecars): a plain download, no checks, default buffer and request settings.")
 	p("- **rclone**: `rclone --config rclone.conf copy bench:DIR LOCAL --sftp-disable-hashcheck --transfers 4 --checkers 8` (an sftp remote with `key_file` and `known_hosts_file`, rewritten before every run and holding from the start the `shell_type`, `md5sum_command` and `sha1sum_command` that rclone saves there on first use); it copies the data files and their sidecars. On the small files it also ran once without `--sftp-disable-hashcheck`: rclone then runs `md5sum FILE` over an SSH exec channel for every file and compares.")
-	p("- **custodian**: a fresh `data_dir` per run (`custodian init`), `custodian serve` in the background (ready when `custodian dataset list` answers), then the timed `custodian job run NAME --json`: pull with `sessions: 4`, `packet_size: 261120`, verify the SHA-256 against the sidecar and the record count against the trailer (`^TRL(\\d+)$`, header `^HDR\\|`), encrypt into the age vault, record on the ledger. It must exit 0 with every file verified; afterwards (untimed) `custodian audit verify` and `custodian vault verify` must pass. `retry.attempts: 1`, so a fault shows instead of being retried. Peak RSS is the daemon's `VmHWM` from `/proc/PID/status` after the run (the daemon was started for that run only); CPU is the daemon's during the run plus the client's.")
-	p("- Client CPU is user + system time of the command and its children (for sftp, its `ssh`); the server's (sshd) is not counted. \"Sync after\" is the median time of a `sync` run right after the command, not included in its time: the write-back its output still needed. custodian fsyncs every vault object and ledger commit before it reports, so its own time already includes that cost; sftp and rclone do not fsync.")
+	p("- **custodian**: a fresh `data_dir` per run (`custodian init`), `custodian serve` in the background (ready when `custodian dataset list` answers), then the timed `custodian job run NAME --json`: pull with the README's default source settings (nothing set but address, user, key and known_hosts), verify the SHA-256 against the sidecar and the record count against the trailer (`^TRL(\\d+)$`, header `^HDR\\|`), encrypt into the age vault, record on the ledger. It must exit 0 with every file verified; afterwards (untimed) `custodian audit verify` and `custodian vault verify` must pass. `retry.attempts: 1`, so a fault shows instead of being retried. Peak RSS is the daemon's `VmHWM` from `/proc/PID/status` after the run (the daemon was started for that run only); CPU is the daemon's during the run plus the client's.")
+	p("- Client CPU is user + system time of the command and its children (for sftp, its `ssh`); the server's (sshd) is not counted. \"Sync after\" is the median time of the `sync` run right after the command, the write-back its output still needed; for sftp and rclone it is included in their times (see above).")
 	p("")
 
 	for _, s := range append(slices.Clone(sum.workloads), refList(sum)...) {
@@ -438,6 +495,21 @@ func (b *bench) reportWorkload(r *strings.Builder, s *workloadSummary) {
 			p("%s", h.Note)
 			p("```")
 		}
+		p("")
+	}
+	if w.rate > 0 {
+		var us []string
+		for _, t := range s.tools {
+			if t.ok {
+				us = append(us, fmt.Sprintf("%s %.0f%%", t.tool, utilization(w, t.median)*100))
+			}
+		}
+		p("Link utilization (the %.2f s the link needs for the data file at %s, divided by the median): %s.",
+			float64(w.bytes)*8/w.rate, fmtRate(w.rate), strings.Join(us, ", "))
+		p("")
+	}
+	if w.link != nil && w.single == "" && !b.opts.WANSFTPSmall {
+		p("OpenSSH sftp is not run on the small files through the delay line: it fetches one file at a time with about a dozen round trips each (about 0.4 s per file at 30 ms), so 2,000 files would take over ten minutes per round. `--wan-sftp-small` runs it.")
 		p("")
 	}
 	p("Throughput counts the data files only (sidecars excluded).")
@@ -611,3 +683,10 @@ func fmtBytes(n int64) string {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+func fmtRateOr(r float64) string {
+	if r <= 0 {
+		return "the --rate given (none in this run)"
+	}
+	return fmtRate(r)
+}

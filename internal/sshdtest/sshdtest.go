@@ -111,6 +111,10 @@ type LaunchOptions struct {
 	LogLevel string
 	// Logf, if not nil, is told when a port was taken and Launch retries.
 	Logf func(format string, args ...any)
+	// MaxSessions, if not 0, sets sshd's MaxSessions: the sessions (SFTP
+	// subsystems) it allows per connection (OpenSSH's default is 10); -1
+	// writes MaxSessions 0, which refuses every session.
+	MaxSessions int
 }
 
 // Available reports whether an sshd binary can be found.
@@ -141,10 +145,17 @@ func FindSSHD() (string, error) {
 // sshd is missing, and fails t when sshd cannot be started.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, FindSSHD)
+	return start(t, FindSSHD, LaunchOptions{})
 }
 
-func start(t testing.TB, find func() (string, error)) *Server {
+// StartWith is [Start] with options: opts.Dir, SSHD and Logf are set by
+// StartWith; the others (MaxSessions, LogLevel) are passed to [Launch].
+func StartWith(t testing.TB, opts LaunchOptions) *Server {
+	t.Helper()
+	return start(t, FindSSHD, opts)
+}
+
+func start(t testing.TB, find func() (string, error), opts LaunchOptions) *Server {
 	t.Helper()
 	sshd, err := find()
 	if err != nil {
@@ -159,7 +170,8 @@ func start(t testing.TB, find func() (string, error)) *Server {
 	}
 	root := filepath.Join(dir, "root")
 	check(t, os.Mkdir(root, 0o755))
-	s, err := Launch(t.Context(), LaunchOptions{Dir: dir, SSHD: sshd, Logf: t.Logf})
+	opts.Dir, opts.SSHD, opts.Logf = dir, sshd, t.Logf
+	s, err := Launch(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err) // Launch's errors name the package
 	}
@@ -239,6 +251,9 @@ func Launch(ctx context.Context, opts LaunchOptions) (*Server, error) {
 			return nil, fmt.Errorf("sshdtest: %w", err)
 		}
 		cfg := config(port, dir, hostKeyPath, authKeysPath, u.Username, logLevel)
+		if opts.MaxSessions != 0 {
+			cfg += "MaxSessions " + strconv.Itoa(max(opts.MaxSessions, 0)) + "\n"
+		}
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 			return nil, fmt.Errorf("sshdtest: %w", err)
 		}

@@ -175,7 +175,7 @@ func TestMissingSSHD(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			start(r, missing)
+			start(r, missing, LaunchOptions{})
 			t.Error("start returned without sshd")
 		}()
 		<-done
