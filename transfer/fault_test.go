@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -227,3 +228,45 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 }
 
 func (w *failingWriter) Close() (vault.ObjectInfo, error) { return w.ObjectWriter.Close() }
+
+// TestChangeFileAfterAFailureWaits: when a change file cannot be
+// transferred, the files after it in the sequence are not accepted (that
+// would accept a gap); they wait, and a later run takes them in order.
+func TestChangeFileAfterAFailureWaits(t *testing.T) {
+	var broken atomic.Bool
+	broken.Store(true)
+	hooks := &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {
+		if broken.Load() && strings.HasSuffix(path, "_0002.txt") {
+			return 0, errors.New("disk error on the provider's side")
+		}
+		return n, err
+	}}
+	e := newEnv(t, startInProcess(t, hooks), func(j *configs.Job, _ *configs.Source) {
+		j.Kind, j.Sequence, j.Pattern = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt"
+	})
+	chg := func(seq int) synth.FileSpec {
+		return synth.FileSpec{Name: fmt.Sprintf("HR_CHG_%04d.txt", seq), Options: synth.Options{Records: 5, Seed: uint64(seq), Seq: seq}}
+	}
+	e.put(chg(1), chg(2), chg(3))
+	res := e.run()
+	if o := e.outcome(res, "HR_CHG_0001.txt"); o.Outcome != string(audit.StateVerified) {
+		t.Fatalf("0001: %+v", o)
+	}
+	if o := e.outcome(res, "HR_CHG_0002.txt"); o.Outcome != "failed" {
+		t.Fatalf("0002: %+v", o)
+	}
+	if o := e.outcome(res, "HR_CHG_0003.txt"); o.Outcome != "waiting" || !strings.Contains(o.Reason, "HR_CHG_0002.txt") {
+		t.Fatalf("0003 must wait for 0002, not be accepted after a gap: %+v", o)
+	}
+	if ds, _ := e.led.Datasets(); len(ds) != 1 {
+		t.Fatalf("only 0001 may be stored: %d datasets", len(ds))
+	}
+	broken.Store(false)
+	res = e.run()
+	for _, n := range []string{"HR_CHG_0002.txt", "HR_CHG_0003.txt"} {
+		if o := e.outcome(res, n); o.Outcome != string(audit.StateVerified) {
+			t.Fatalf("once 0002 can be read, %s follows: %+v", n, o)
+		}
+	}
+	e.checkInvariants()
+}

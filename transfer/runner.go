@@ -361,6 +361,12 @@ func retryable(err error) bool {
 // cannot be made fails the remaining files with its error.
 func (j *jobRun) ingestIsolated(ctx context.Context, remote *Remote, cands []*candidate) {
 	for i, c := range cands {
+		if j.job.Kind == "change" && i > 0 && j.failedLast(cands[i-1]) {
+			for _, rest := range cands[i:] {
+				j.waitBehind(rest, cands[i-1])
+			}
+			break
+		}
 		if remote == nil {
 			var err error
 			if remote, err = j.dial(ctx); err != nil {
@@ -379,6 +385,13 @@ func (j *jobRun) ingestIsolated(ctx context.Context, remote *Remote, cands []*ca
 	if remote != nil {
 		remote.Close()
 	}
+}
+
+// waitBehind reports a change file not pulled because one before it in
+// the sequence failed: it is pulled after that one, by a later run.
+func (j *jobRun) waitBehind(c, failed *candidate) {
+	j.add(FileOutcome{Name: c.name, Remote: c.remote, Outcome: "waiting", Size: c.size,
+		Reason: fmt.Sprintf("not pulled: %s, before it in the sequence, failed; nothing after a gap is accepted", failed.name)})
 }
 
 // failedLast reports whether the last outcome recorded for c is a failure.
@@ -403,14 +416,31 @@ func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candida
 		retry []*candidate
 		wg    sync.WaitGroup
 		next  = make(chan *candidate)
+		gap   *candidate // change files: the first that failed (one worker only)
 	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for c := range next {
+				if gap != nil {
+					// Change files go one at a time, in sequence order:
+					// after one failed, the later ones wait for it, so
+					// nothing after a gap is accepted.
+					if last || ctx.Err() != nil {
+						j.waitBehind(c, gap)
+					} else {
+						mu.Lock()
+						retry = append(retry, c)
+						mu.Unlock()
+					}
+					continue
+				}
 				if err := j.ingest(ctx, remote, c); err != nil {
 					j.log.Warn().Str("remote", c.remote).Err(err).Msg("transfer failed")
+					if j.job.Kind == "change" {
+						gap = c
+					}
 					if last || ctx.Err() != nil {
 						j.fail(c, err)
 					} else {
