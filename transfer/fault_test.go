@@ -270,3 +270,36 @@ func TestChangeFileAfterAFailureWaits(t *testing.T) {
 	}
 	e.checkInvariants()
 }
+
+// TestChangeFilesInFlightCommitInOrder: change files are read several at a
+// time, but the ledger records them in sequence order even when an earlier
+// one arrives last.
+func TestChangeFilesInFlightCommitInOrder(t *testing.T) {
+	hooks := &sftpd.Hooks{ReadAt: func(path string, p []byte, off int64, n int, err error) (int, error) {
+		if strings.HasSuffix(path, "_0001.txt") {
+			time.Sleep(150 * time.Millisecond) // the first file is the slowest
+		}
+		return n, err
+	}}
+	e := newEnv(t, startInProcess(t, hooks), func(j *configs.Job, s *configs.Source) {
+		j.Kind, j.Sequence, j.Pattern = "change", `_(\d{4})\.txt$`, "HR_CHG_*.txt"
+		s.Sessions = 4
+	})
+	for seq := 1; seq <= 6; seq++ {
+		e.put(synth.FileSpec{Name: fmt.Sprintf("HR_CHG_%04d.txt", seq), Options: synth.Options{Records: 5, Seed: uint64(seq), Seq: seq}})
+	}
+	res := e.run()
+	if res.Failed() || len(res.Files) != 6 {
+		t.Fatalf("%+v", res)
+	}
+	var order []string
+	for _, ev := range e.events("dataset.received") {
+		order = append(order, ev.Details["remote_path"])
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i-1] >= order[i] {
+			t.Fatalf("the ledger must record change files in sequence order: %v", order)
+		}
+	}
+	e.checkInvariants()
+}

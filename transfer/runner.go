@@ -409,6 +409,9 @@ func (j *jobRun) failedLast(c *candidate) bool {
 func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candidate, last bool) []*candidate {
 	workers := remote.inflight()
 	if j.job.Kind == "change" {
+		if workers > 1 && len(cands) > 1 {
+			return j.ingestChanges(ctx, remote, cands, last, workers)
+		}
 		workers = 1
 	}
 	var (
@@ -436,7 +439,11 @@ func (j *jobRun) ingestAll(ctx context.Context, remote *Remote, cands []*candida
 					}
 					continue
 				}
-				if err := j.ingest(ctx, remote, c); err != nil {
+				err := j.ingest(ctx, remote, c)
+				if err == nil && j.job.Kind == "change" && j.failedLast(c) {
+					gap = c // its checksum file is missing or bad: a gap for this run
+				}
+				if err != nil {
 					j.log.Warn().Str("remote", c.remote).Err(err).Msg("transfer failed")
 					if j.job.Kind == "change" {
 						gap = c
