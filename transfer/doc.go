@@ -46,6 +46,11 @@
 //     transfer/integrity are.
 //   - afterpull.go: after_pull (delete or move) once a dataset is durable.
 //   - actions.go: officer actions on datasets (Release, Repull).
+//   - changes.go: change files several at a time, committed in sequence
+//     order; after one fails, the later ones wait.
+//   - multiread.go: one large file in ranges over several sessions and
+//     connections, reassembled in order; fetch.go: small files read whole
+//     while their sidecars are, and the server's session limit.
 //   - store.go: Store, the part of the vault a run needs. ssh.go: Remote,
 //     the SSH connection and its SFTP sessions. pipeline.go: the single pass.
 //   - scrub.go: the scrub plan from the ledger; checking an object is the
