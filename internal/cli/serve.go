@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -71,6 +73,8 @@ contents, passphrases or keys.`,
 			if path := os.Getenv("CUSTODIAN_CPUPROFILE"); path != "" {
 				// For performance work (docs/benchmarks.md): a CPU profile
 				// of the daemon's whole life, written on a clean shutdown.
+				// %p in the path is the process ID (one file per daemon).
+				path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 				f, err := os.Create(path)
 				if err != nil {
 					return err
