@@ -73,37 +73,7 @@ func (f *fixture) put(t *testing.T, specs ...synth.FileSpec) {
 // waits for a clean shutdown.
 func (f *fixture) serve(t *testing.T) (*Client, *Daemon, func()) {
 	t.Helper()
-	d, err := Open(f.cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(ctx) }()
-	cl := NewClient(f.cfg.SocketPath())
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := cl.Status(context.Background()); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("daemon did not answer: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		d.Close()
-	}
-	t.Cleanup(stop)
-	return cl, d, stop
+	return f.serveWith(t, nil)
 }
 
 func TestServeEndToEnd(t *testing.T) {

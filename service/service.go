@@ -321,8 +321,6 @@ func (s *Service) Repull(ctx context.Context, a Actor, id, reason string) (trans
 		return o, fmt.Errorf("%w: %v", ErrNotFound, err)
 	case errors.Is(err, transfer.ErrState):
 		return o, s.refused(a, ActRepull, r, fmt.Errorf("%w: %v", ErrConflict, err))
-	case errors.Is(err, transfer.ErrReason):
-		return o, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return o, err
 }

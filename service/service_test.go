@@ -177,3 +177,16 @@ func TestErrorCodesCrossTheAPI(t *testing.T) {
 		t.Error("an uncoded error must be internal")
 	}
 }
+
+// TestRepullNeedsAReason: a re-pull without a reason long enough is bad
+// input, refused before anything is touched.
+func TestRepullNeedsAReason(t *testing.T) {
+	s := newService(t)
+	receive(t, s, "ds-quar", audit.StateQuarantined)
+	if _, err := s.Repull(context.Background(), officer, "ds-quar", "short"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "reason") {
+		t.Fatalf("a reason is required: %v", err)
+	}
+	if evs := events(t, s, audit.EvDatasetRepulled); len(evs) != 0 {
+		t.Fatalf("nothing may be pulled: %+v", evs)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	"custodian/audit"
 )
@@ -16,28 +15,14 @@ var (
 	ErrNoDataset = errors.New("no such dataset")
 	// ErrState: the action does not apply to the dataset's state.
 	ErrState = errors.New("action not allowed in this state")
-	// ErrReason: the action needs a reason for the ledger.
-	ErrReason = errors.New("a reason is required")
 )
-
-// MinReason is the shortest reason accepted for an officer action.
-const MinReason = 8
-
-func checkReason(reason string) error {
-	if len(strings.TrimSpace(reason)) < MinReason {
-		return fmt.Errorf("%w: say why in at least %d characters (--reason)", ErrReason, MinReason)
-	}
-	return nil
-}
 
 // Repull fetches a quarantined dataset's remote file again, in the same
 // single pass, and records the new receipt as the dataset's new state. The
 // earlier object stays encrypted in the vault, listed in PriorObjects, until
-// it is destroyed with approval.
+// it is destroyed with approval. The reason is required and checked by the
+// service layer (service.Repull), which calls this.
 func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutcome, error) {
-	if err := checkReason(reason); err != nil {
-		return FileOutcome{}, err
-	}
 	d, ok, err := r.Ledger.Dataset(id)
 	if err != nil {
 		return FileOutcome{}, err
@@ -45,7 +30,7 @@ func (r *Runner) Repull(ctx context.Context, id, actor, reason string) (FileOutc
 	if !ok {
 		return FileOutcome{}, fmt.Errorf("%w: %q", ErrNoDataset, id)
 	}
-	if d.State != audit.StateQuarantined {
+	if len(audit.Next(audit.EvDatasetRepulled, d.State)) == 0 {
 		return FileOutcome{}, fmt.Errorf("%w: dataset %s is %s; only quarantined datasets can be pulled again", ErrState, id, d.State)
 	}
 	cfg := r.CurrentConfig()

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"custodian/audit"
-	"custodian/internal/failpoint"
 )
 
 // ingestChanges takes a job's change files with several in flight, as
@@ -48,16 +47,8 @@ func (j *jobRun) ingestChanges(ctx context.Context, remote *Remote, cands []*can
 					return
 				}
 				defer remote.release(sess)
-				j.prefetch(ctx, sess, c)
-				if c.exp.Algo == "" {
-					if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
-						if errors.Is(err, ErrChecksumFile) {
-							r.verdict = err
-						} else {
-							r.err = err
-						}
-						return
-					}
+				if r.verdict, r.err = j.prepare(ctx, sess, c); r.verdict != nil || r.err != nil {
+					return
 				}
 				r.obs, r.object, r.err = j.receive(ctx, sess, c)
 			}(c, results[i])
@@ -104,16 +95,12 @@ func (j *jobRun) ingestChanges(ctx context.Context, remote *Remote, cands []*can
 				}
 				return
 			}
-			d := j.dataset(c, r.obs, r.object)
-			failpoint.Hit("ingest.after-object-commit")
-			if err := j.commit(&d, c); err != nil {
-				j.dropObject(d.ObjectID)
-				if errors.Is(err, errAlreadyIngested) {
-					j.mu.Lock()
-					j.res.Skipped++
-					j.mu.Unlock()
-					return
-				}
+			d, err := j.commitReceived(c, r.obs, r.object)
+			if errors.Is(err, errAlreadyIngested) {
+				j.skipped()
+				return
+			}
+			if err != nil {
 				j.log.Warn().Str("remote", c.remote).Err(err).Msg("commit failed")
 				gap = c
 				if last || ctx.Err() != nil {
@@ -123,17 +110,8 @@ func (j *jobRun) ingestChanges(ctx context.Context, remote *Remote, cands []*can
 				}
 				return
 			}
-			o := outcomeOf(c.name, d)
-			o.Resent = c.resent
-			j.add(o)
-			j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", string(d.State)).Msg("file ingested")
-			failpoint.Hit("ingest.after-ledger-commit")
-			if d.State != audit.StateQuarantined {
-				if sess, err := remote.session(ctx); err == nil {
-					j.afterPull(sess, d.ID, d.RemotePath, d.RemoteSize, d.RemoteMtime)
-					remote.release(sess)
-				}
-			}
+			sess, _ := remote.session(ctx) // nil once the run is cancelled: after_pull waits for the next run
+			j.admitted(sess, c, d)
 		}()
 	}
 	return retry

@@ -22,43 +22,68 @@ import (
 
 // ingest pulls one file through the pipeline into the vault and commits the
 // dataset. A returned error is a transfer fault to retry; verdicts
-// (quarantine, hold) are outcomes, not errors.
+// (quarantine, hold, a missing or bad checksum file) are outcomes, not
+// errors.
 func (j *jobRun) ingest(ctx context.Context, remote *Remote, c *candidate) error {
 	sess, err := remote.session(ctx)
 	if err != nil {
 		return err
 	}
 	defer remote.release(sess)
-	j.prefetch(ctx, sess, c) // a small file is read while its sidecar is
-	if c.exp.Algo == "" {
-		// Each worker reads its own file's sidecar: round trips in parallel.
-		if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
-			if errors.Is(err, ErrChecksumFile) {
-				j.fail(c, err) // a verdict for this run; the next run looks again
-				return nil
-			}
-			return err
+	if verdict, err := j.prepare(ctx, sess, c); verdict != nil || err != nil {
+		if verdict != nil {
+			j.fail(c, verdict) // a verdict for this run; the next run looks again
 		}
+		return err
 	}
 	d, err := j.admit(ctx, sess, c)
 	if errors.Is(err, errAlreadyIngested) {
-		j.mu.Lock()
-		j.res.Skipped++
-		j.mu.Unlock()
+		j.skipped()
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	j.admitted(sess, c, d)
+	return nil
+}
+
+// prepare starts reading a small file while it reads what the provider
+// declared for c (its sidecar). verdict is a missing or bad checksum file,
+// which fails c for this run; err is a transfer fault.
+func (j *jobRun) prepare(ctx context.Context, sess *sftp.Client, c *candidate) (verdict, err error) {
+	j.prefetch(ctx, sess, c) // a small file is read while its sidecar is
+	if c.exp.Algo != "" {
+		return nil, nil
+	}
+	// Each worker reads its own file's sidecar: round trips in parallel.
+	if err := j.expectations(sess, c, j.names, j.manifests); err != nil {
+		if errors.Is(err, ErrChecksumFile) {
+			return err, nil
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
+// skipped counts a file another run committed first.
+func (j *jobRun) skipped() {
+	j.mu.Lock()
+	j.res.Skipped++
+	j.mu.Unlock()
+}
+
+// admitted reports a committed dataset and applies after_pull to it (not
+// without a session: the next run completes it).
+func (j *jobRun) admitted(sess *sftp.Client, c *candidate, d audit.Dataset) {
 	o := outcomeOf(c.name, d)
 	o.Resent = c.resent
 	j.add(o)
 	j.log.Info().Str("dataset", d.ID).Str("remote", c.remote).Int64("bytes", d.Size).Int64("records", d.Records).Str("state", string(d.State)).Msg("file ingested")
 	failpoint.Hit("ingest.after-ledger-commit")
-	if d.State != audit.StateQuarantined {
+	if d.State != audit.StateQuarantined && sess != nil {
 		j.afterPull(sess, d.ID, d.RemotePath, d.RemoteSize, d.RemoteMtime)
 	}
-	return nil
 }
 
 // admit takes the planned file c in: receive it into a durable vault object,
@@ -71,6 +96,12 @@ func (j *jobRun) admit(ctx context.Context, sess *sftp.Client, c *candidate) (au
 	if err != nil {
 		return audit.Dataset{}, err
 	}
+	return j.commitReceived(c, obs, objectID)
+}
+
+// commitReceived judges a received file and commits its dataset; if the
+// commit fails, the object is removed again.
+func (j *jobRun) commitReceived(c *candidate, obs Observed, objectID string) (audit.Dataset, error) {
 	d := j.dataset(c, obs, objectID)
 	failpoint.Hit("ingest.after-object-commit")
 	if err := j.commit(&d, c); err != nil {
