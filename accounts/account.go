@@ -61,6 +61,9 @@ type Account struct {
 	// TOTPLastStep is the time step of the last accepted code, so that a
 	// code is used once.
 	TOTPLastStep int64 `json:"totp_last_step,omitempty"`
+	// TOTPPending is a secret shown at enrolment and not yet confirmed
+	// with a first code.
+	TOTPPending string `json:"totp_pending,omitempty"`
 }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9._-]{3,64}$`)

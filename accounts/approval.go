@@ -34,7 +34,7 @@ type KindRule struct {
 	// Approvers is how many different people must approve (1 or 2).
 	Approvers int
 	// ExecutorRole is the role of whoever carries the request out; it
-	// cannot be the requester nor an approver. Empty: the requester carries
+	// cannot be an approver (the requester may, holding the role). Empty: the requester carries
 	// it out (the person who asked for an export makes the export), and
 	// nobody else can use their approval.
 	ExecutorRole Role
@@ -57,6 +57,42 @@ var kindRules = map[Kind]KindRule{
 	KindExport:         {ApproverRole: RoleSupervisor, Approvers: 1},
 	KindHandover:       {ApproverRole: RoleSupervisor, Approvers: 1},
 	KindEmergencyUse:   {ApproverRole: RoleDirector, Approvers: 1},
+}
+
+// AccountSpec is the account an account-create request asks for, or the
+// fields an account-change request replaces (empty ones stay).
+type AccountSpec struct {
+	FullName   string     `json:"full_name,omitempty"`
+	EmployeeID string     `json:"employee_id,omitempty"`
+	Unit       string     `json:"unit,omitempty"`
+	Roles      []Role     `json:"roles,omitempty"`
+	Contractor *Agreement `json:"contractor,omitempty"`
+}
+
+// Apply writes the spec's non-empty fields onto a.
+func (s *AccountSpec) Apply(a *Account) {
+	if s == nil {
+		return
+	}
+	if s.FullName != "" {
+		a.FullName = s.FullName
+	}
+	if s.EmployeeID != "" {
+		a.EmployeeID = s.EmployeeID
+	}
+	if s.Unit != "" {
+		a.Unit = s.Unit
+	}
+	if len(s.Roles) > 0 {
+		a.Roles = append([]Role(nil), s.Roles...)
+		if !a.HasRole(RoleContractor) {
+			a.Contractor = nil
+		}
+	}
+	if s.Contractor != nil {
+		c := *s.Contractor
+		a.Contractor = &c
+	}
 }
 
 // RuleFor returns the rule of kind k.
@@ -120,6 +156,12 @@ type Request struct {
 	// Approvers is how many different people must approve, fixed from
 	// the kind's rule when the request was filed.
 	Approvers int `json:"approvers"`
+	// Account is what an account request asks for: the new account, or
+	// the fields a change replaces. Empty for other kinds.
+	Account *AccountSpec `json:"account,omitempty"`
+	// Details carry what other kinds need (a recipient, a purpose, a case
+	// reference), for the requester and approver to see.
+	Details map[string]string `json:"details,omitempty"`
 
 	Approvals []Decision `json:"approvals,omitempty"`
 	Rejection *Decision  `json:"rejection,omitempty"`
@@ -279,9 +321,11 @@ func (r *Request) Expire(now time.Time) error {
 }
 
 // Execute records at now that by carried out the approved request. For a
-// kind with an executor role, by must hold it and be neither the requester
-// nor an approver (nor the subject of an account request), so that four
-// eyes see every account change; otherwise by must be the requester.
+// kind with an executor role, by must hold it and must not have approved it
+// (nor be the subject of an account request), so that four eyes see every
+// account change: the approver's, and the requester's or executor's (an
+// admin may file a request and, once a supervisor approved it, carry it
+// out); otherwise by must be the requester.
 // A request executes once.
 func (r *Request) Execute(by string, roles []Role, now time.Time) error {
 	if err := r.open(now); err != nil {
@@ -298,8 +342,6 @@ func (r *Request) Execute(by string, roles []Role, now time.Time) error {
 		if by != r.Requester {
 			return rule("executor", "an approved %s request is carried out by its requester %s, not %s", r.Kind, r.Requester, by)
 		}
-	case by == r.Requester:
-		return rule("executor-not-requester", "%s filed request %s and cannot also carry it out", by, r.ID)
 	case kr.AboutAccount && by == r.Subject:
 		return rule("executor-not-subject", "request %s is about %s's own account", r.ID, by)
 	case slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By == by }):

@@ -205,7 +205,7 @@ func TestUnlock(t *testing.T) {
 		{"not locked", newAccount(t, RoleOfficer), approved(KindUnlock, "chen.wei"), "adam", admin, "unlock-request"},
 		{"not approved", locked(), func() *Request { r, _ := NewRequest("r", KindUnlock, "chen.wei", "x", "sam", t0, 0); return r }(), "adam", admin, "needs-approvals"},
 		{"not an admin", locked(), approved(KindUnlock, "chen.wei"), "otto", officer, "executor-role"},
-		{"the requester", locked(), approved(KindUnlock, "chen.wei"), "sam", supAdmin, "executor-not-requester"},
+		{"the approver", locked(), approved(KindUnlock, "chen.wei"), "sue", supAdmin, "executor-not-approver"},
 		{"the subject", locked(), approved(KindUnlock, "chen.wei"), "chen.wei", admin, "executor-not-subject"},
 	} {
 		err := Unlock(tc.a, tc.req, tc.by, tc.role, at)

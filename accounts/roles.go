@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"custodian/service"
 )
 
 // Role is what an account may do; an account holds one or more.
@@ -37,47 +35,6 @@ var Roles = []Role{RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDire
 
 // Known reports whether r is one of [Roles].
 func (r Role) Known() bool { return slices.Contains(Roles, r) }
-
-// matrix is the one role matrix: for each action, the roles that may
-// perform it. An action that is not here is refused to every role.
-//
-//   - officer and contractor: the data work of their unit (runs, datasets,
-//     release, re-pull) and the vault scrub, which decrypts objects in
-//     memory and so is a data read, done by the people who hold the vault
-//     key;
-//   - supervisor: reads datasets and the ledger (approvals are requests,
-//     not service actions);
-//   - auditor: the ledger (read, verify, export, checkpoint), dataset
-//     metadata and the scrub plan (the list of objects and digests the
-//     ledger refers to, to compare with a scrub report); not the scrub
-//     itself, which decrypts data;
-//   - admin: status only;
-//   - director: status and one dataset's metadata.
-var matrix = map[service.Action][]Role{
-	service.ActStatus:       {RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDirector, RoleContractor},
-	service.ActRunJob:       {RoleOfficer, RoleContractor},
-	service.ActListDatasets: {RoleOfficer, RoleSupervisor, RoleAuditor, RoleContractor},
-	service.ActShowDataset:  {RoleOfficer, RoleSupervisor, RoleAuditor, RoleDirector, RoleContractor},
-	service.ActRelease:      {RoleOfficer, RoleContractor},
-	service.ActRepull:       {RoleOfficer, RoleContractor},
-	service.ActReadLedger:   {RoleSupervisor, RoleAuditor},
-	service.ActVerifyLedger: {RoleAuditor},
-	service.ActExportLedger: {RoleAuditor},
-	service.ActScrubPlan:    {RoleOfficer, RoleAuditor, RoleContractor},
-	service.ActRecordScrub:  {RoleOfficer, RoleContractor},
-}
-
-// Allowed reports whether role may perform action. An unknown role or an
-// action outside the matrix is refused.
-func Allowed(role Role, action service.Action) bool {
-	return slices.Contains(matrix[action], role)
-}
-
-// Permits reports whether an account holding roles may perform action:
-// whether one of them is [Allowed] to.
-func Permits(roles []Role, action service.Action) bool {
-	return slices.ContainsFunc(roles, func(r Role) bool { return Allowed(r, action) })
-}
 
 // separated lists, for a role, the roles one account may not hold with it.
 var separated = map[Role][]Role{

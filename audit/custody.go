@@ -88,6 +88,29 @@ const (
 	// EvAccessRefused records an action the rules refused: who asked,
 	// what, on which resource, and the rule.
 	EvAccessRefused EventType = "access.refused"
+
+	// Accounts (clause 五(九)–(十三)): each step attributed to the person
+	// who took it; the account's name is in details["username"].
+	EvAccountBootstrapped    EventType = "account.bootstrapped" // the first accounts, by the host account that ran init
+	EvAccountCreated         EventType = "account.created"
+	EvAccountChanged         EventType = "account.changed"
+	EvAccountDisabled        EventType = "account.disabled"
+	EvAccountLocked          EventType = "account.locked"
+	EvAccountUnlocked        EventType = "account.unlocked"
+	EvAccountRecovered       EventType = "account.recovered" // by root on the host with the vault passphrase
+	EvAccountPasswordChanged EventType = "account.password_changed"
+	EvAccountTOTPEnrolled    EventType = "account.totp_enrolled"
+	EvLoginSucceeded         EventType = "login.succeeded"
+	EvLoginFailed            EventType = "login.failed"
+	EvSessionRevoked         EventType = "session.revoked"
+
+	// Requests (four eyes): one event per step.
+	EvRequestFiled     EventType = "request.filed"
+	EvRequestApproved  EventType = "request.approved"
+	EvRequestRejected  EventType = "request.rejected"
+	EvRequestCancelled EventType = "request.cancelled"
+	EvRequestExpired   EventType = "request.expired"
+	EvRequestExecuted  EventType = "request.executed"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -129,6 +152,10 @@ var catalogue = func() map[EventType]bool {
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,
 		EvVaultRecovered, EvVaultVerified, EvVaultObjectFailed, EvVaultScrubReported, EvVaultScrubReportRefused,
 		EvAuditVerified, EvAuditExported, EvLedgerWriteResumed, EvAccessRefused,
+		EvAccountBootstrapped, EvAccountCreated, EvAccountChanged, EvAccountDisabled, EvAccountLocked,
+		EvAccountUnlocked, EvAccountRecovered, EvAccountPasswordChanged, EvAccountTOTPEnrolled,
+		EvLoginSucceeded, EvLoginFailed, EvSessionRevoked,
+		EvRequestFiled, EvRequestApproved, EvRequestRejected, EvRequestCancelled, EvRequestExpired, EvRequestExecuted,
 	} {
 		m[t] = true
 	}

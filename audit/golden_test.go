@@ -31,7 +31,12 @@ const goldenDir = "testdata/golden-v1"
 // golden v1 ledger was written. They cannot be in it: the v1 golden is
 // never regenerated once released, because it stands for every ledger v1
 // wrote.
-var addedAfterV1 = []audit.EventType{}
+var addedAfterV1 = []audit.EventType{
+	audit.EvAccountBootstrapped, audit.EvAccountCreated, audit.EvAccountChanged, audit.EvAccountDisabled, audit.EvAccountLocked,
+	audit.EvAccountUnlocked, audit.EvAccountRecovered, audit.EvAccountPasswordChanged, audit.EvAccountTOTPEnrolled,
+	audit.EvLoginSucceeded, audit.EvLoginFailed, audit.EvSessionRevoked,
+	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
+}
 
 // transitionsAddedAfterV1 does the same for the custody transition table.
 var transitionsAddedAfterV1 = []goldenTransition{}

@@ -442,7 +442,7 @@ func (l *Ledger) apply(btx *bolt.Tx, fn func(tx *Tx) error) error {
 		return fmt.Errorf("%w: ledger is signed by %s", ErrKeyMismatch, stored)
 	}
 
-	tx := &Tx{b: b, start: size, size: size}
+	tx := &Tx{btx: btx, b: b, start: size, size: size}
 	err = func() error {
 		defer func() { tx.closed = true }()
 		return fn(tx)

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Tx is a read-write ledger transaction, valid only inside the function
 // passed to [Ledger.Update].
 type Tx struct {
+	btx    *bolt.Tx
 	b      buckets
 	start  int64 // size before the transaction
 	size   int64 // current size

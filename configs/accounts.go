@@ -8,8 +8,7 @@ import (
 
 // Accounts is the optional accounts: block: the rules of per-person
 // accounts (package accounts), clauses 五(九)–(十三). Every key has a
-// default; the block is parsed and validated now and applied once accounts
-// are wired in.
+// default.
 type Accounts struct {
 	Password AccountsPassword `yaml:"password"`
 	Lockout  AccountsLockout  `yaml:"lockout"`

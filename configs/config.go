@@ -56,6 +56,8 @@ type Config struct {
 	Verify Verify `yaml:"verify"`
 	// Accounts sets the rules of per-person accounts (accounts.go).
 	Accounts Accounts `yaml:"accounts"`
+	// Listen, if set, serves the API over HTTPS too (listen.go).
+	Listen *Listen `yaml:"listen"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -548,6 +550,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateVerify(&p)
 	c.validateAccounts(&p)
+	c.validateListen(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

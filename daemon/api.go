@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,37 +34,78 @@ type API interface {
 	ScrubPlan(ctx context.Context, a service.Actor) (service.ScrubPlan, error)
 	RecordScrub(ctx context.Context, a service.Actor, rep service.ScrubReport) (service.Recorded, error)
 	RefuseScrub(ctx context.Context, a service.Actor, why string) error
+
+	Login(ctx context.Context, o service.Origin, req service.LoginRequest) (service.LoginResult, error)
+	Logout(ctx context.Context, a service.Actor, token string) error
+	Whoami(ctx context.Context, a service.Actor) (service.Whoami, error)
+	ChangePassword(ctx context.Context, a service.Actor, old, pw string) error
+	EnrollTOTP(ctx context.Context, a service.Actor) (service.TOTPEnrolment, error)
+	ConfirmTOTP(ctx context.Context, a service.Actor, code string) error
+	Accounts(ctx context.Context, a service.Actor) ([]service.AccountView, error)
+	Account(ctx context.Context, a service.Actor, username string) (service.AccountView, error)
+	FileAccountRequest(ctx context.Context, a service.Actor, req service.AccountRequest) (service.RequestView, error)
+	Requests(ctx context.Context, a service.Actor, pending bool) ([]service.RequestView, error)
+	Request(ctx context.Context, a service.Actor, id string) (service.RequestView, error)
+	Approve(ctx context.Context, a service.Actor, id, reason string) (service.RequestView, error)
+	Reject(ctx context.Context, a service.Actor, id, reason string) (service.RequestView, error)
+	CancelRequest(ctx context.Context, a service.Actor, id string) (service.RequestView, error)
+	ExecuteRequest(ctx context.Context, a service.Actor, id string) (service.Executed, error)
 }
 
 var _ API = (*service.Service)(nil)
 
 // route is one API endpoint: the service method it calls authorizes
-// action (the route table test checks both).
+// action (the route table test checks both). Every route but login needs
+// a session; login is the one public route.
 type route struct {
 	pattern string
 	action  service.Action
 	serve   func(h *handlers, w http.ResponseWriter, r *http.Request, a service.Actor) error
+	public  bool
 }
+
+// actLogin names the login route's action: it is public (it makes the
+// session every other route needs), so no role decides it.
+const actLogin service.Action = "session.login"
 
 // routes is the whole API.
 var routes = []route{
-	{"GET /v1/status", service.ActStatus, (*handlers).status},
-	{"POST /v1/jobs/{name}/run", service.ActRunJob, (*handlers).run},
-	{"GET /v1/datasets", service.ActListDatasets, (*handlers).datasets},
-	{"GET /v1/datasets/{id}", service.ActShowDataset, (*handlers).dataset},
-	{"POST /v1/datasets/{id}/release", service.ActRelease, (*handlers).release},
-	{"POST /v1/datasets/{id}/repull", service.ActRepull, (*handlers).repull},
-	{"POST /v1/audit/verify", service.ActVerifyLedger, (*handlers).verify},
-	{"GET /v1/audit/export", service.ActExportLedger, (*handlers).export},
-	{"GET /v1/audit/checkpoint", service.ActReadLedger, (*handlers).checkpoint},
-	{"GET /v1/audit/log", service.ActReadLedger, (*handlers).log},
-	{"GET /v1/vault/scrub-plan", service.ActScrubPlan, (*handlers).scrubPlan},
-	{"POST /v1/vault/verified", service.ActRecordScrub, (*handlers).recordScrub},
+	{"GET /v1/status", service.ActStatus, (*handlers).status, false},
+	{"POST /v1/jobs/{name}/run", service.ActRunJob, (*handlers).run, false},
+	{"GET /v1/datasets", service.ActListDatasets, (*handlers).datasets, false},
+	{"GET /v1/datasets/{id}", service.ActShowDataset, (*handlers).dataset, false},
+	{"POST /v1/datasets/{id}/release", service.ActRelease, (*handlers).release, false},
+	{"POST /v1/datasets/{id}/repull", service.ActRepull, (*handlers).repull, false},
+	{"POST /v1/audit/verify", service.ActVerifyLedger, (*handlers).verify, false},
+	{"GET /v1/audit/export", service.ActExportLedger, (*handlers).export, false},
+	{"GET /v1/audit/checkpoint", service.ActReadLedger, (*handlers).checkpoint, false},
+	{"GET /v1/audit/log", service.ActReadLedger, (*handlers).log, false},
+	{"GET /v1/vault/scrub-plan", service.ActScrubPlan, (*handlers).scrubPlan, false},
+	{"POST /v1/vault/verified", service.ActRecordScrub, (*handlers).recordScrub, false},
+
+	{"POST /v1/login", actLogin, (*handlers).login, true},
+	{"POST /v1/logout", service.ActSelf, (*handlers).logout, false},
+	{"GET /v1/whoami", service.ActSelf, (*handlers).whoami, false},
+	{"POST /v1/account/password", service.ActSelf, (*handlers).passwd, false},
+	{"POST /v1/account/totp", service.ActSelf, (*handlers).totpEnroll, false},
+	{"POST /v1/account/totp/confirm", service.ActSelf, (*handlers).totpConfirm, false},
+	{"GET /v1/accounts", service.ActReadAccounts, (*handlers).accounts, false},
+	{"GET /v1/accounts/{username}", service.ActReadAccounts, (*handlers).account, false},
+	{"POST /v1/requests/account", service.ActFileAccountRequest, (*handlers).fileAccountRequest, false},
+	{"GET /v1/requests", service.ActReadRequests, (*handlers).requests, false},
+	{"GET /v1/requests/{id}", service.ActReadRequests, (*handlers).request, false},
+	{"POST /v1/requests/{id}/approve", service.ActDecideRequest, (*handlers).approve, false},
+	{"POST /v1/requests/{id}/reject", service.ActDecideRequest, (*handlers).reject, false},
+	{"POST /v1/requests/{id}/cancel", service.ActCancelRequest, (*handlers).cancelRequest, false},
+	{"POST /v1/requests/{id}/execute", service.ActExecuteRequest, (*handlers).executeRequest, false},
 }
 
 // handlers serves the routes over one API.
 type handlers struct {
 	api API
+	// auth finds the person behind a request's session (the service's
+	// Authenticate): a transport concern, not a use case.
+	auth func(o service.Origin, token string) (service.Actor, error)
 	// runCtx outlives requests: a run belongs to the daemon, and a client
 	// that disconnects does not cancel it. wg counts runs in progress.
 	runCtx  context.Context
@@ -85,11 +127,18 @@ func (h *handlers) mux() http.Handler {
 					w.Header().Set(WarningHeader, msg)
 				}
 			}
-			a, err := actorFrom(r.Context())
-			if err != nil {
-				// No peer credentials: the service still decides and
-				// records the refusal of an unidentified caller.
-				a = service.Actor{UID: -1}
+			a := service.Actor{Origin: originFrom(r.Context())}
+			if !rt.public {
+				var err error
+				if a, err = h.auth(a.Origin, bearer(r)); err != nil {
+					p := service.ProblemOf(err)
+					if h.onError != nil {
+						h.onError(r.URL.Path, a, p.Status, err)
+					}
+					w.Header().Set("WWW-Authenticate", `Bearer realm="custodian"`)
+					writeProblem(w, p)
+					return
+				}
 			}
 			if err := rt.serve(h, w, r, a); err != nil {
 				p := service.ProblemOf(err)
@@ -101,6 +150,15 @@ func (h *handlers) mux() http.Handler {
 		})
 	}
 	return mux
+}
+
+// bearer returns the session token of an Authorization: Bearer header.
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -120,11 +178,16 @@ func writeProblem(w http.ResponseWriter, p service.Problem) {
 // decode reads a JSON body of at most limit bytes; an empty body leaves v
 // as it is when empty is allowed.
 func decode(w http.ResponseWriter, r *http.Request, limit int64, v any, empty bool) error {
-	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit)).Decode(v)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
 	if err == nil || (empty && errors.Is(err, io.EOF)) {
 		return nil
 	}
-	return fmt.Errorf("%w: body: %v", service.ErrInvalid, err)
+	if mbe := new(http.MaxBytesError); errors.As(err, &mbe) {
+		return fmt.Errorf("%w: body: larger than %d bytes", service.ErrInvalid, mbe.Limit)
+	}
+	return fmt.Errorf("%w: body: not the expected JSON: %v", service.ErrInvalid, err)
 }
 
 func (h *handlers) status(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -350,5 +413,185 @@ func (h *handlers) recordScrub(w http.ResponseWriter, r *http.Request, a service
 		return err
 	}
 	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+func (h *handlers) login(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req service.LoginRequest
+	if err := decode(w, r, 8<<10, &req, false); err != nil {
+		return err
+	}
+	res, err := h.api.Login(r.Context(), a.Origin, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (h *handlers) logout(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	if err := h.api.Logout(r.Context(), a, bearer(r)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"session": a.Session, "state": "ended"})
+	return nil
+}
+
+func (h *handlers) whoami(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	me, err := h.api.Whoami(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, me)
+	return nil
+}
+
+// PasswordRequest changes the caller's password.
+type PasswordRequest struct {
+	Password    string `json:"password"`
+	NewPassword string `json:"new_password"`
+}
+
+func (h *handlers) passwd(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req PasswordRequest
+	if err := decode(w, r, 8<<10, &req, false); err != nil {
+		return err
+	}
+	if err := h.api.ChangePassword(r.Context(), a, req.Password, req.NewPassword); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"username": a.Name, "password": "changed"})
+	return nil
+}
+
+func (h *handlers) totpEnroll(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	e, err := h.api.EnrollTOTP(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}
+
+// CodeRequest carries a one-time code.
+type CodeRequest struct {
+	Code string `json:"code"`
+}
+
+func (h *handlers) totpConfirm(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req CodeRequest
+	if err := decode(w, r, 1<<10, &req, false); err != nil {
+		return err
+	}
+	if err := h.api.ConfirmTOTP(r.Context(), a, req.Code); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"username": a.Name, "totp": "enrolled"})
+	return nil
+}
+
+func (h *handlers) accounts(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	list, err := h.api.Accounts(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []service.AccountView{}
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (h *handlers) account(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	acct, err := h.api.Account(r.Context(), a, r.PathValue("username"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, acct)
+	return nil
+}
+
+func (h *handlers) fileAccountRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req service.AccountRequest
+	if err := decode(w, r, 64<<10, &req, false); err != nil {
+		return err
+	}
+	q, err := h.api.FileAccountRequest(r.Context(), a, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, q)
+	return nil
+}
+
+func (h *handlers) requests(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	pending := false
+	if v := r.URL.Query().Get("pending"); v != "" {
+		var err error
+		if pending, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("%w: pending: %q is not true or false", service.ErrInvalid, v)
+		}
+	}
+	list, err := h.api.Requests(r.Context(), a, pending)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []service.RequestView{}
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (h *handlers) request(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	q, err := h.api.Request(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+func (h *handlers) approve(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req ActionRequest
+	if err := decode(w, r, 64<<10, &req, false); err != nil {
+		return err
+	}
+	q, err := h.api.Approve(r.Context(), a, r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+func (h *handlers) reject(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req ActionRequest
+	if err := decode(w, r, 64<<10, &req, false); err != nil {
+		return err
+	}
+	q, err := h.api.Reject(r.Context(), a, r.PathValue("id"), req.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+func (h *handlers) cancelRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	q, err := h.api.CancelRequest(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+func (h *handlers) executeRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	x, err := h.api.ExecuteRequest(r.Context(), a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, x)
 	return nil
 }

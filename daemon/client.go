@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -23,10 +26,13 @@ import (
 // ErrNotRunning: no daemon answers on the socket.
 var ErrNotRunning = errors.New("custodian daemon is not running")
 
-// Client talks to a running daemon over its Unix socket.
+// Client talks to a running daemon over its Unix socket or over HTTPS,
+// as the person whose session token it carries.
 type Client struct {
-	socket  string
+	socket  string // "" over HTTPS
+	base    string // URL prefix of the API
 	http    *http.Client
+	token   string
 	warning atomic.Value // string: the daemon's last ledger warning
 }
 
@@ -38,21 +44,51 @@ func NewClient(socket string) *Client {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+	return &Client{socket: socket, base: "http://custodian", http: &http.Client{Transport: tr}}
+}
+
+// NewHTTPSClient returns a client for the daemon's HTTPS listener at
+// baseURL (https://host:port). roots, if not nil, are the certificates
+// trusted for it (a self-signed certificate); nil means the system's.
+func NewHTTPSClient(baseURL string, roots *x509.CertPool) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("server: %q is not an https://HOST:PORT URL; the API is served over TLS only", baseURL)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}, ForceAttemptHTTP2: true}
+	return &Client{base: strings.TrimSuffix(u.String(), "/"), http: &http.Client{Transport: tr}}, nil
+}
+
+// WithToken returns a copy of c that acts through session token.
+func (c *Client) WithToken(token string) *Client {
+	return &Client{socket: c.socket, base: c.base, http: c.http, token: token}
+}
+
+// Token is the session token c carries.
+func (c *Client) Token() string { return c.token }
+
+func (c *Client) where() string {
+	if c.socket != "" {
+		return c.socket
+	}
+	return c.base
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, "http://custodian"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w (no answer on %s); start it with `custodian serve --config FILE`", ErrNotRunning, c.socket)
+			return nil, fmt.Errorf("%w (no answer on %s); start it with `custodian serve --config FILE`", ErrNotRunning, c.where())
 		}
 		return nil, err
 	}
@@ -211,4 +247,95 @@ func (c *Client) Release(ctx context.Context, id, reason string) (service.Datase
 func (c *Client) Repull(ctx context.Context, id, reason string) (transfer.FileOutcome, error) {
 	var o transfer.FileOutcome
 	return o, c.postJSON(ctx, "/v1/datasets/"+url.PathEscape(id)+"/repull", ActionRequest{Reason: reason}, &o)
+}
+
+// Login starts a session; the result carries its token (use WithToken).
+func (c *Client) Login(ctx context.Context, req service.LoginRequest) (service.LoginResult, error) {
+	var r service.LoginResult
+	return r, c.postJSON(ctx, "/v1/login", req, &r)
+}
+
+// Logout ends the client's session.
+func (c *Client) Logout(ctx context.Context) error {
+	var out map[string]string
+	return c.postJSON(ctx, "/v1/logout", struct{}{}, &out)
+}
+
+// Whoami describes the session's account.
+func (c *Client) Whoami(ctx context.Context) (service.Whoami, error) {
+	var w service.Whoami
+	return w, c.getJSON(ctx, "/v1/whoami", &w)
+}
+
+// ChangePassword changes the session's password; every session of the
+// account ends.
+func (c *Client) ChangePassword(ctx context.Context, old, pw string) error {
+	var out map[string]string
+	return c.postJSON(ctx, "/v1/account/password", PasswordRequest{Password: old, NewPassword: pw}, &out)
+}
+
+// EnrollTOTP starts a second-factor enrolment.
+func (c *Client) EnrollTOTP(ctx context.Context) (service.TOTPEnrolment, error) {
+	var e service.TOTPEnrolment
+	return e, c.postJSON(ctx, "/v1/account/totp", struct{}{}, &e)
+}
+
+// ConfirmTOTP completes it with the app's first code.
+func (c *Client) ConfirmTOTP(ctx context.Context, code string) error {
+	var out map[string]string
+	return c.postJSON(ctx, "/v1/account/totp/confirm", CodeRequest{Code: code}, &out)
+}
+
+// Accounts lists every account.
+func (c *Client) Accounts(ctx context.Context) ([]service.AccountView, error) {
+	var l []service.AccountView
+	return l, c.getJSON(ctx, "/v1/accounts", &l)
+}
+
+// Account shows one account.
+func (c *Client) Account(ctx context.Context, username string) (service.AccountView, error) {
+	var a service.AccountView
+	return a, c.getJSON(ctx, "/v1/accounts/"+url.PathEscape(username), &a)
+}
+
+// FileAccountRequest files an account request.
+func (c *Client) FileAccountRequest(ctx context.Context, req service.AccountRequest) (service.RequestView, error) {
+	var q service.RequestView
+	return q, c.postJSON(ctx, "/v1/requests/account", req, &q)
+}
+
+// Requests lists requests, only open ones if pending.
+func (c *Client) Requests(ctx context.Context, pending bool) ([]service.RequestView, error) {
+	var l []service.RequestView
+	return l, c.getJSON(ctx, fmt.Sprintf("/v1/requests?pending=%t", pending), &l)
+}
+
+// Request shows one request.
+func (c *Client) Request(ctx context.Context, id string) (service.RequestView, error) {
+	var q service.RequestView
+	return q, c.getJSON(ctx, "/v1/requests/"+url.PathEscape(id), &q)
+}
+
+// Approve approves a request, with a reason.
+func (c *Client) Approve(ctx context.Context, id, reason string) (service.RequestView, error) {
+	var q service.RequestView
+	return q, c.postJSON(ctx, "/v1/requests/"+url.PathEscape(id)+"/approve", ActionRequest{Reason: reason}, &q)
+}
+
+// Reject rejects a request, with a reason.
+func (c *Client) Reject(ctx context.Context, id, reason string) (service.RequestView, error) {
+	var q service.RequestView
+	return q, c.postJSON(ctx, "/v1/requests/"+url.PathEscape(id)+"/reject", ActionRequest{Reason: reason}, &q)
+}
+
+// CancelRequest cancels one's own request.
+func (c *Client) CancelRequest(ctx context.Context, id string) (service.RequestView, error) {
+	var q service.RequestView
+	return q, c.postJSON(ctx, "/v1/requests/"+url.PathEscape(id)+"/cancel", struct{}{}, &q)
+}
+
+// ExecuteRequest carries out an approved account request.
+func (c *Client) ExecuteRequest(ctx context.Context, id string) (service.Executed, error) {
+	var x service.Executed
+	return x, c.postJSON(ctx, "/v1/requests/"+url.PathEscape(id)+"/execute", struct{}{}, &x)
 }

@@ -53,7 +53,7 @@ var (
 )
 
 // SystemActor attributes what the daemon does on its own (crash recovery).
-const SystemActor = "system:custodian"
+const SystemActor = service.SystemActor
 
 // Daemon is an open installation.
 type Daemon struct {
@@ -203,6 +203,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var tlsLn net.Listener
+	if l := d.Config.Listen; l != nil {
+		if tlsLn, err = listenTLS(l); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	runCtx, cancelRuns := context.WithCancel(context.Background())
 	defer cancelRuns()
 
@@ -217,15 +224,31 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	c.Start()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.verifyLoop(runCtx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.sweepLoop(runCtx) }()
 
+	handler := d.handler(runCtx)
 	srv := &http.Server{
-		Handler:           d.handler(runCtx),
+		Handler:           handler,
 		ConnContext:       withPeer,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStarted, Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	var tlsSrv *http.Server
+	if tlsLn != nil {
+		tlsSrv = &http.Server{
+			Handler:           handler,
+			ConnContext:       withPeer,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          tlsErrorLog(d.Log),
+		}
+		go func() { errc <- tlsSrv.Serve(tlsLn) }()
+		d.Log.Info().Str("address", tlsLn.Addr().String()).Msg("serving the API over HTTPS")
+	}
 	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Runner.CurrentConfig().Jobs)).Msg("custodian serving")
 
 	select {
@@ -241,6 +264,9 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutCtx)
+	if tlsSrv != nil {
+		_ = tlsSrv.Shutdown(shutCtx)
+	}
 	d.wg.Wait()
 	os.Remove(d.Config.SocketPath())
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStopped})
@@ -358,9 +384,27 @@ func (d *Daemon) verifyLoop(ctx context.Context) {
 	}
 }
 
+// sweepLoop applies the account rules that time alone triggers (expired
+// requests, ended contractor agreements, unused accounts) at start and
+// every few minutes until ctx ends.
+func (d *Daemon) sweepLoop(ctx context.Context) {
+	for {
+		if err := d.Service.Sweep(ctx); err != nil {
+			d.Log.Error().Err(err).Msg("account sweep")
+		}
+		t := time.NewTimer(5 * time.Minute)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // handler is the API over the service layer.
 func (d *Daemon) handler(runCtx context.Context) http.Handler {
-	h := &handlers{api: d.Service, runCtx: runCtx, wg: &d.wg, warning: d.health.warning,
+	h := &handlers{api: d.Service, auth: d.Service.Authenticate, runCtx: runCtx, wg: &d.wg, warning: d.health.warning,
 		onError: func(path string, a Actor, code int, err error) {
 			d.health.observe(err)
 			d.Log.Warn().Str("path", path).Str("actor", a.Name).Int("status", code).Err(err).Msg("api request failed")

@@ -13,8 +13,10 @@ import (
 	"time"
 	"unicode"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
+	"custodian/service"
 	"custodian/internal/failpoint"
 	"custodian/internal/fsutil"
 	"custodian/vault"
@@ -28,6 +30,13 @@ type InitOptions struct {
 	ScryptWorkFactor int
 	// Actor is the person creating the installation.
 	Actor string
+	// Accounts are the first accounts (the first admin and supervisor),
+	// each with an issued password that must be changed at the first
+	// login, recorded as a bootstrap by Actor. Every later account comes
+	// through an approved request.
+	Accounts []service.BootstrapAccount
+	// HashParams, if set, replaces the argon2id parameters (tests only).
+	HashParams accounts.Params
 }
 
 // MinPassphrase is the shortest vault passphrase Init accepts.
@@ -114,17 +123,25 @@ func LedgerKeyName(unit string) string {
 // unfinished ledger names), then starts afresh. It refuses to touch an
 // existing installation, and a data_dir (or parent) that someone other than
 // root or the service account could change (see checkDataDir).
-func Init(cfg *configs.Config, opts InitOptions) (err error) {
+func Init(cfg *configs.Config, opts InitOptions) (issued []service.Issued, err error) {
+	issued, err = initInstall(cfg, opts)
+	if err != nil {
+		issued = nil
+	}
+	return issued, err
+}
+
+func initInstall(cfg *configs.Config, opts InitOptions) (issued []service.Issued, err error) {
 	if len(opts.Passphrase) < MinPassphrase {
-		return fmt.Errorf("vault passphrase: %d characters is too short; use at least %d", len(opts.Passphrase), MinPassphrase)
+		return nil, fmt.Errorf("vault passphrase: %d characters is too short; use at least %d", len(opts.Passphrase), MinPassphrase)
 	}
 	dataDir := filepath.Clean(cfg.DataDir)
 	if err := checkDataDir(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	created, err := mkdirAllTracked(dataDir, dataDirMode)
 	if err != nil {
-		return fmt.Errorf("creating data_dir %s: %w", dataDir, err)
+		return nil, fmt.Errorf("creating data_dir %s: %w", dataDir, err)
 	}
 	defer func() {
 		if err != nil {
@@ -133,18 +150,18 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 	}()
 	unlock, err := lockDir(dataDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	if err := recoverInterruptedInit(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	if err := refuseExisting(cfg); err != nil {
-		return err
+		return nil, err
 	}
 	tmp, err := os.MkdirTemp(dataDir, initPrefix)
 	if err != nil {
-		return fmt.Errorf("creating a temporary directory in data_dir: %w", err)
+		return nil, fmt.Errorf("creating a temporary directory in data_dir: %w", err)
 	}
 	var moved []string
 	defer func() {
@@ -158,89 +175,101 @@ func Init(cfg *configs.Config, opts InitOptions) (err error) {
 	}()
 	tcfg := *cfg
 	tcfg.DataDir = tmp
-	if err := build(cfg, &tcfg, opts); err != nil {
-		return err
+	if issued, err = build(cfg, &tcfg, opts); err != nil {
+		return nil, err
 	}
 	// Commit: ledger.db last. Each move is made durable before the next, so
 	// after a crash ledger.db is never in place without vault/ and keys/.
 	for _, name := range []string{filepath.Base(cfg.VaultDir()), filepath.Base(cfg.KeysDir()), filepath.Base(cfg.LedgerPath())} {
 		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dataDir, name)); err != nil {
-			return fmt.Errorf("moving the new %s into data_dir: %w", name, err)
+			return nil, fmt.Errorf("moving the new %s into data_dir: %w", name, err)
 		}
 		moved = append(moved, name)
 		if err := fsutil.SyncDir(dataDir); err != nil {
-			return err
+			return nil, err
 		}
 		if err := initStep("moved-" + strings.TrimSuffix(name, ".db")); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := os.Chmod(dataDir, dataDirMode); err != nil {
-		return err
+		return nil, err
 	}
 	os.Remove(tmp)
-	return fsutil.SyncDir(dataDir)
+	return issued, fsutil.SyncDir(dataDir)
 }
 
 // build creates the installation in tcfg's data_dir (the temporary
 // directory); cfg is the real configuration.
-func build(cfg, tcfg *configs.Config, opts InitOptions) error {
+func build(cfg, tcfg *configs.Config, opts InitOptions) ([]service.Issued, error) {
 	if err := vault.Init(tcfg.VaultDir(), opts.Passphrase, vault.InitOptions{ScryptWorkFactor: opts.ScryptWorkFactor}); err != nil {
-		return fmt.Errorf("creating the vault: %w", err)
+		return nil, fmt.Errorf("creating the vault: %w", err)
 	}
 	if err := initStep("built-vault"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Mkdir(tcfg.KeysDir(), dataDirMode); err != nil {
-		return err
+		return nil, err
 	}
 	skey, vkey, err := audit.GenerateSigningKey(LedgerKeyName(cfg.Unit))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := fsutil.WriteFileAtomic(tcfg.SigningKeyPath(), []byte(skey), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	if err := fsutil.WriteFileAtomic(tcfg.VerifierKeyPath(), []byte(vkey+"\n"), 0o600); err != nil {
-		return err
+		return nil, err
 	}
 	if err := initStep("built-keys"); err != nil {
-		return err
+		return nil, err
 	}
 	signer, err := audit.NewSigner(skey)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v, err := vault.Open(tcfg.VaultDir())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	led, err := audit.Open(tcfg.LedgerPath(), audit.Options{Signer: signer})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	actor := opts.Actor
 	if actor == "" {
 		actor = SystemActor
 	}
+	var issued []service.Issued
 	err = led.Update(func(tx *audit.Tx) error {
 		_, err := tx.Append(audit.Event{Actor: actor, Type: audit.EvInstallationInitialized, Details: map[string]string{
 			"vault_recipient": v.Recipient(),
 			"verifier_key":    vkey,
 			"unit":            cfg.Unit,
 		}})
+		if err != nil || len(opts.Accounts) == 0 {
+			return err
+		}
+		pol, err := accounts.PolicyFromConfig(cfg.Accounts)
+		if err != nil {
+			return err
+		}
+		if opts.HashParams != (accounts.Params{}) {
+			pol.Hash = opts.HashParams
+		}
+		issued, err = service.Bootstrap(tx, actor, opts.Accounts, pol, time.Now().UTC())
 		return err
 	})
 	if cerr := led.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := initStep("built-ledger"); err != nil {
-		return err
+		return nil, err
 	}
-	return fsutil.SyncDir(tcfg.DataDir)
+	return issued, fsutil.SyncDir(tcfg.DataDir)
 }
 
 // refuseExisting refuses to overwrite an installation, and explains the

@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"fmt"
+	"crypto/tls"
 	"net"
 	"os/user"
 	"strconv"
@@ -16,9 +16,14 @@ type Actor = service.Actor
 
 type peerKey struct{}
 
-// withPeer stores the connecting process's credentials in the connection's
-// context. The kernel vouches for them; the client cannot choose them.
+// withPeer stores where a connection comes from in its context: over the
+// Unix socket, the connecting process's credentials, which the kernel
+// vouches for (the client cannot choose them); over TLS, the remote
+// address.
 func withPeer(ctx context.Context, c net.Conn) context.Context {
+	if tc, ok := c.(*tls.Conn); ok {
+		return context.WithValue(ctx, peerKey{}, service.Origin{Via: "https", UID: -1, Remote: tc.RemoteAddr().String()})
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return ctx
@@ -34,19 +39,21 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 	}); err != nil || credErr != nil {
 		return ctx
 	}
-	a := Actor{UID: int(cred.Uid), PID: int(cred.Pid), Name: "uid:" + strconv.Itoa(int(cred.Uid))}
+	o := service.Origin{Via: "socket", UID: int(cred.Uid), PID: int(cred.Pid), HostUser: "uid:" + strconv.Itoa(int(cred.Uid))}
 	if u, err := user.LookupId(strconv.Itoa(int(cred.Uid))); err == nil {
-		a.Name = u.Username
+		o.HostUser = u.Username
 	}
-	return context.WithValue(ctx, peerKey{}, a)
+	return context.WithValue(ctx, peerKey{}, o)
 }
 
-func actorFrom(ctx context.Context) (Actor, error) {
-	a, ok := ctx.Value(peerKey{}).(Actor)
+// originFrom returns where the request came from; without peer
+// credentials, an unknown origin.
+func originFrom(ctx context.Context) service.Origin {
+	o, ok := ctx.Value(peerKey{}).(service.Origin)
 	if !ok {
-		return Actor{}, fmt.Errorf("cannot identify the caller: no peer credentials")
+		return service.Origin{UID: -1}
 	}
-	return a, nil
+	return o
 }
 
 func umask(m int) int { return syscall.Umask(m) }

@@ -2,17 +2,53 @@ package service
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+
+	"custodian/accounts"
 )
 
-// Actor is the one person a request is attributed to.
+// Actor is the one person a request is attributed to: an account holding
+// roles, authenticated by a session, or (for the daemon's own work) a
+// system name. The transport fills in where the call came from.
 type Actor struct {
-	Name string `json:"name"` // account name
-	UID  int    `json:"uid"`  // local account of the caller (kernel peer credentials), -1 if none
-	PID  int    `json:"pid"`
+	Name       string          `json:"name"` // username
+	FullName   string          `json:"full_name,omitempty"`
+	Roles      []accounts.Role `json:"roles,omitempty"`
+	Unit       string          `json:"unit,omitempty"`
+	Contractor bool            `json:"contractor,omitempty"`
+	// Restricted, if set, limits the session to the actor's own account
+	// (ActSelf) and says why: a second factor must be enrolled first.
+	Restricted string `json:"restricted,omitempty"`
+	Session    string `json:"session,omitempty"` // the session's ID (a prefix of its token's hash)
+
+	Origin
+}
+
+// Origin is where a call came from, as the transport saw it.
+type Origin struct {
+	Via      string `json:"via,omitempty"`       // "socket" or "https"
+	HostUser string `json:"host_user,omitempty"` // the local account calling over the socket (kernel peer credentials)
+	UID      int    `json:"uid"`                 // that account's uid; -1 if none
+	PID      int    `json:"pid,omitempty"`
+	Remote   string `json:"remote,omitempty"` // the client's address over HTTPS
 }
 
 func (a Actor) String() string { return a.Name }
+
+// details are the facts every event an actor causes carries besides the
+// actor's name: the host account over the socket, and the contractor mark.
+func (a Actor) details() map[string]string {
+	m := map[string]string{}
+	if a.HostUser != "" {
+		m["host_user"] = a.HostUser
+	}
+	if a.Contractor {
+		m["contractor"] = "true"
+	}
+	return m
+}
 
 // Action is what an actor asks to do.
 type Action string
@@ -30,17 +66,102 @@ const (
 	ActReadLedger   Action = "audit.read"
 	ActScrubPlan    Action = "vault.scrub_plan"
 	ActRecordScrub  Action = "vault.record_scrub"
+
+	// ActSelf: one's own account and session (whoami, logout, password,
+	// second factor).
+	ActSelf Action = "account.self"
+	// ActReadAccounts: list and show accounts.
+	ActReadAccounts Action = "account.read"
+	// ActFileAccountRequest: file a request to create, change, disable or
+	// unlock an account.
+	ActFileAccountRequest Action = "request.account"
+	// ActReadRequests: list and show requests.
+	ActReadRequests Action = "request.read"
+	// ActDecideRequest: approve or reject a request (the kind's rule then
+	// names the role each kind needs).
+	ActDecideRequest Action = "request.decide"
+	// ActCancelRequest: cancel one's own request.
+	ActCancelRequest Action = "request.cancel"
+	// ActExecuteRequest: carry out an approved request (the kind's rule
+	// names the role).
+	ActExecuteRequest Action = "request.execute"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
-	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub}
+	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
+	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest}
+
+// The roles, short.
+const (
+	rO = accounts.RoleOfficer
+	rS = accounts.RoleSupervisor
+	rA = accounts.RoleAuditor
+	rM = accounts.RoleAdmin
+	rD = accounts.RoleDirector
+	rC = accounts.RoleContractor
+)
+
+// matrix is the one role matrix: for each action, the roles that may
+// perform it. An action that is not here is refused to every role.
+//
+//   - officer and contractor: the data work of their unit (runs, datasets,
+//     release, re-pull) and the vault scrub, which decrypts objects in
+//     memory and so is a data read, done by the people who hold the vault
+//     key; they file and cancel requests;
+//   - supervisor: reads datasets and the ledger, decides requests, files
+//     account requests;
+//   - auditor: the ledger (read, verify, export, checkpoint), dataset
+//     metadata, accounts and requests, and the scrub plan (the list of
+//     objects and digests the ledger refers to); no data reads, no
+//     approvals, no job runs, no requests;
+//   - admin: accounts (reads, requests, and executing approved account
+//     requests); no data reads, no approvals;
+//   - director: decides requests (emergency use needs one), reads
+//     accounts, requests and one dataset's metadata.
+var matrix = map[Action][]accounts.Role{
+	ActStatus:       {rO, rS, rA, rM, rD, rC},
+	ActRunJob:       {rO, rC},
+	ActListDatasets: {rO, rS, rA, rC},
+	ActShowDataset:  {rO, rS, rA, rD, rC},
+	ActRelease:      {rO, rC},
+	ActRepull:       {rO, rC},
+	ActReadLedger:   {rS, rA},
+	ActVerifyLedger: {rA},
+	ActExportLedger: {rA},
+	ActScrubPlan:    {rO, rA, rC},
+	ActRecordScrub:  {rO, rC},
+
+	ActSelf:               {rO, rS, rA, rM, rD, rC},
+	ActReadAccounts:       {rS, rA, rM, rD},
+	ActFileAccountRequest: {rS, rM},
+	ActReadRequests:       {rO, rS, rA, rM, rD, rC},
+	ActDecideRequest:      {rS, rD},
+	ActCancelRequest:      {rO, rS, rM, rD, rC},
+	ActExecuteRequest:     {rM},
+}
+
+// Allowed reports whether role may perform action. An unknown role or an
+// action outside the matrix is refused.
+func Allowed(role accounts.Role, action Action) bool {
+	return slices.Contains(matrix[action], role)
+}
+
+// Permits reports whether an account holding roles may perform action:
+// whether one of them is [Allowed] to.
+func Permits(roles []accounts.Role, action Action) bool {
+	return slices.ContainsFunc(roles, func(r accounts.Role) bool { return Allowed(r, action) })
+}
+
+// unitBound are the roles whose rights end at their unit's border (clause
+// 八: township stations can share one install).
+var unitBound = []accounts.Role{rO, rC}
 
 // Resource is what an action touches: a job, a dataset, the ledger, the
 // vault or the daemon itself.
 type Resource struct {
-	Kind string // "job", "dataset", "ledger", "vault", "daemon"
-	ID   string // job name or dataset ID; empty for the ledger, vault and daemon
+	Kind string // "job", "dataset", "ledger", "vault", "daemon", "account", "request"
+	ID   string // job name, dataset ID, username or request ID; empty for the ledger, vault and daemon
 	Unit string // the unit the resource belongs to (clause 八), when known
 }
 
@@ -52,22 +173,65 @@ func (r Resource) String() string {
 }
 
 // Authorizer decides whether a may perform act on r; nil means yes. A
-// refusal wraps ErrForbidden and names the rule.
+// refusal wraps ErrForbidden or ErrUnauthenticated and names the rule.
 type Authorizer func(a Actor, act Action, r Resource) error
 
-// Authorize is the one authorization function. Today the rule is the local
-// one: every identified account that can open the daemon's socket (mode
-// 0600, owned by the service account, in a 0700 directory) may perform
-// every action. Per-person accounts, roles and four-eyes approvals replace
-// this function, and only this function.
+// Authorize is the one authorization function: the caller must be an
+// authenticated person; a restricted session may only act on its own
+// account; one of the actor's roles must be allowed the action by the
+// matrix; and an officer or contractor acts only on resources of their own
+// unit (unless another of their roles is allowed the action without that
+// limit). Everything else is refused: an action outside the matrix
+// fails closed.
 func Authorize(a Actor, act Action, r Resource) error {
-	if strings.TrimSpace(a.Name) == "" {
-		return fmt.Errorf("%w: the caller cannot be identified; every action is attributed to one person", ErrForbidden)
+	if strings.TrimSpace(a.Name) == "" || len(a.Roles) == 0 {
+		return fmt.Errorf("%w: log in first (`custodian login`); every action is attributed to one person", ErrUnauthenticated)
 	}
-	for _, known := range Actions {
-		if act == known {
-			return nil
+	if !slices.Contains(Actions, act) {
+		return fmt.Errorf("%w: role: %q is not an action; refused to everyone", ErrForbidden, act)
+	}
+	if a.Restricted != "" && act != ActSelf {
+		return fmt.Errorf("%w: session: %s", ErrForbidden, a.Restricted)
+	}
+	allowed := false
+	unitFree := false
+	for _, role := range a.Roles {
+		if Allowed(role, act) {
+			allowed = true
+			unitFree = unitFree || !slices.Contains(unitBound, role)
 		}
 	}
-	return fmt.Errorf("%w: unknown action %q on %s", ErrForbidden, act, r)
+	if !allowed {
+		return fmt.Errorf("%w: role: %s (%s) may not %s; it needs one of the roles %s", ErrForbidden, a.Name, roleList(a.Roles), act, roleList(matrix[act]))
+	}
+	if !unitFree && r.Unit != "" && a.Unit != r.Unit {
+		return fmt.Errorf("%w: unit: %s belongs to unit %q; %s acts for unit %q", ErrForbidden, r, r.Unit, a.Name, a.Unit)
+	}
+	return nil
+}
+
+func roleList(rs []accounts.Role) string {
+	if len(rs) == 0 {
+		return "(none)"
+	}
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
+}
+
+// actorName is the name events carry; an unidentified caller is named as
+// such, so its refusal can still be recorded.
+func actorName(a Actor) string {
+	if strings.TrimSpace(a.Name) == "" {
+		if a.HostUser != "" {
+			return "unidentified:host:" + a.HostUser
+		}
+		if a.Remote != "" {
+			return "unidentified:" + a.Remote
+		}
+		return "unidentified:uid:" + strconv.Itoa(a.UID)
+	}
+	return a.Name
 }

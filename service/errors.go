@@ -29,6 +29,12 @@ var (
 	// ErrInvalid: the request is malformed or misses a field; the message
 	// names the field and the accepted form.
 	ErrInvalid = &Code{"invalid", "invalid request", http.StatusBadRequest}
+	// ErrUnauthenticated: no session, or it expired or was revoked; the
+	// message says how to log in.
+	ErrUnauthenticated = &Code{"unauthenticated", "authentication required", http.StatusUnauthorized}
+	// ErrPasswordChange: the password was issued or has expired; the login
+	// succeeds only together with a new password.
+	ErrPasswordChange = &Code{"password_change_required", "password change required", http.StatusForbidden}
 	// ErrForbidden: the actor may not perform this action on this resource.
 	ErrForbidden = &Code{"forbidden", "forbidden", http.StatusForbidden}
 	// ErrNotFound: no such job or dataset.
@@ -48,7 +54,7 @@ var (
 	ErrInternal = &Code{"internal", "internal error", http.StatusInternalServerError}
 )
 
-var codes = []*Code{ErrInvalid, ErrForbidden, ErrNotFound, ErrConflict, ErrBusy, ErrRefused, ErrUnavailable, ErrInternal}
+var codes = []*Code{ErrInvalid, ErrUnauthenticated, ErrPasswordChange, ErrForbidden, ErrNotFound, ErrConflict, ErrBusy, ErrRefused, ErrUnavailable, ErrInternal}
 
 // CodeOf returns the code err carries, ErrInternal if none.
 func CodeOf(err error) *Code {

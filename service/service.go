@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/transfer"
@@ -50,8 +51,14 @@ type Service struct {
 	// whether the ledger is damaged.
 	OnVerifyFailure func(a Actor) error
 
+	// HashParams, if set, replaces the argon2id parameters of new password
+	// hashes (tests use cheap ones; never set it in production).
+	HashParams accounts.Params
+
 	// Now is replaced in tests.
 	Now func() time.Time
+
+	sess sessions
 }
 
 func (s *Service) now() time.Time {
@@ -98,8 +105,8 @@ func (s *Service) open() error {
 // refused records that a rule refused act and returns err. A refusal that
 // cannot be recorded is still a refusal; the failure to record is logged.
 func (s *Service) refused(a Actor, act Action, r Resource, err error) error {
-	ev := audit.Event{Actor: actorName(a), Type: audit.EvAccessRefused, Details: map[string]string{
-		"action": string(act), "resource": r.String(), "code": CodeOf(err).Name(), "rule": err.Error()}}
+	ev := event(a, audit.EvAccessRefused, map[string]string{
+		"action": string(act), "resource": r.String(), "code": CodeOf(err).Name(), "rule": err.Error(), "session": a.Session})
 	if r.Kind == "dataset" {
 		ev.DatasetID = r.ID
 	}
@@ -112,13 +119,21 @@ func (s *Service) refused(a Actor, act Action, r Resource, err error) error {
 	return err
 }
 
-// actorName is the name events carry; an unidentified caller is named as
-// such, so its refusal can still be recorded.
-func actorName(a Actor) string {
-	if strings.TrimSpace(a.Name) == "" {
-		return "unidentified:uid:" + strconv.Itoa(a.UID)
+// attributed adds to ev the facts of a's origin (event's details).
+func attributed(a Actor, ev audit.Event) audit.Event {
+	d := a.details()
+	if len(d) == 0 {
+		return ev
 	}
-	return a.Name
+	m := make(map[string]string, len(ev.Details)+len(d))
+	for k, v := range ev.Details {
+		m[k] = v
+	}
+	for k, v := range d {
+		m[k] = v
+	}
+	ev.Details = m
+	return ev
 }
 
 // Record appends a stand-alone event (no state change) through the one
@@ -170,7 +185,7 @@ func (s *Service) RunJob(ctx context.Context, a Actor, job, trigger string, prog
 	if _, ok := cfg.Job(job); !ok {
 		return nil, fmt.Errorf("%w: unknown job %q; configured jobs: %s", ErrNotFound, job, strings.Join(cfg.JobNames(), ", "))
 	}
-	out, err := s.Runner.Run(ctx, transfer.RunRequest{Job: job, Actor: a.Name, Trigger: trigger, Progress: progress})
+	out, err := s.Runner.Run(ctx, transfer.RunRequest{Job: job, Actor: a.Name, Trigger: trigger, Progress: progress, Details: a.details()})
 	switch {
 	case errors.Is(err, transfer.ErrJobRunning):
 		return nil, fmt.Errorf("%w: %v", ErrBusy, err)
@@ -278,8 +293,8 @@ func (s *Service) Release(ctx context.Context, a Actor, id, reason string) (Data
 		d.State = next[0]
 		d.Reason = fmt.Sprintf("released by %s: %s (was %s: %s)", a.Name, reason, from, prevReason)
 		d.UpdatedAt = s.now()
-		ev, err := tx.Append(audit.Event{Time: d.UpdatedAt, Actor: a.Name, Type: audit.EvDatasetReleased, Job: d.Job, Dataset: &d,
-			Details: map[string]string{"reason": reason, "from_state": string(from), "to_state": string(d.State)}})
+		ev, err := tx.Append(attributed(a, audit.Event{Time: d.UpdatedAt, Actor: a.Name, Type: audit.EvDatasetReleased, Job: d.Job, Dataset: &d,
+			Details: map[string]string{"reason": reason, "from_state": string(from), "to_state": string(d.State)}}))
 		if err == nil {
 			out = *ev.Dataset
 		}
@@ -344,7 +359,7 @@ func (s *Service) VerifyLedger(ctx context.Context, a Actor, opts audit.VerifyOp
 	if opts.VerifierKey != "" || len(opts.Checkpoint) > 0 {
 		details["against"] = "verifier key or checkpoint given by the caller"
 	}
-	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: details}); err != nil {
+	if err := s.Record(attributed(a, audit.Event{Actor: a.Name, Type: audit.EvAuditVerified, Details: details})); err != nil {
 		s.Logger.Error().Err(err).Msg("cannot record the verification on the ledger")
 	}
 	return rep, nil
@@ -359,7 +374,7 @@ func (s *Service) ExportLedger(ctx context.Context, a Actor, w io.Writer) (int64
 	// No gate: a damaged ledger must still be exportable for the auditors;
 	// the export event then goes where the daemon keeps what it cannot
 	// record.
-	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvAuditExported}); err != nil {
+	if err := s.Record(attributed(a, audit.Event{Actor: a.Name, Type: audit.EvAuditExported})); err != nil {
 		return 0, err
 	}
 	return s.Ledger.Export(w)
@@ -464,7 +479,7 @@ func (s *Service) RecordScrub(ctx context.Context, a Actor, rep ScrubReport) (Re
 	var recorded audit.Event
 	err = s.Ledger.Update(func(tx *audit.Tx) error {
 		var err error
-		if recorded, err = tx.Append(audit.Event{Actor: a.Name, Type: audit.EvVaultScrubReported, Details: details}); err != nil {
+		if recorded, err = tx.Append(attributed(a, audit.Event{Actor: a.Name, Type: audit.EvVaultScrubReported, Details: details})); err != nil {
 			return err
 		}
 		for _, obj := range failed {
@@ -540,7 +555,7 @@ func (s *Service) refuseScrub(a Actor, rep ScrubReport, why string, code *Code) 
 		"failed":          strconv.Itoa(len(rep.Failed)),
 		"ledger_size":     strconv.FormatInt(rep.LedgerSize, 10),
 	}
-	if err := s.Record(audit.Event{Actor: a.Name, Type: audit.EvVaultScrubReportRefused, Details: details}); err != nil {
+	if err := s.Record(attributed(a, audit.Event{Actor: a.Name, Type: audit.EvVaultScrubReportRefused, Details: details})); err != nil {
 		return fmt.Errorf("recording the refusal of a scrub report (%s): %w", why, err)
 	}
 	return fmt.Errorf("%w: scrub report refused: %s", code, why)

@@ -61,6 +61,9 @@ type RunRequest struct {
 	Job     string
 	Actor   string // the person answerable for this run
 	Trigger string // "schedule" or "manual"
+	// Details go on the job.started event with the trigger: where the
+	// person called from (host_user) and whether they are a contractor.
+	Details map[string]string
 	// Progress, if set, is called as bytes arrive (from several goroutines).
 	Progress func(Progress)
 }
@@ -180,7 +183,11 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	res := &RunResult{Job: job.Name, Actor: req.Actor, Started: r.now()}
 	log := r.Log.With().Str("job", job.Name).Str("actor", req.Actor).Logger()
 	log.Info().Str("trigger", req.Trigger).Msg("job run started")
-	r.event(audit.Event{Actor: req.Actor, Type: audit.EvJobStarted, Job: job.Name, Details: map[string]string{"trigger": req.Trigger}})
+	started := map[string]string{"trigger": req.Trigger}
+	for k, v := range req.Details {
+		started[k] = v
+	}
+	r.event(audit.Event{Actor: req.Actor, Type: audit.EvJobStarted, Job: job.Name, Details: started})
 
 	run, err := newJobRun(r, cfg, job, req, res, log)
 	if err == nil {
