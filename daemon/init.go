@@ -16,9 +16,9 @@ import (
 	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
-	"custodian/service"
 	"custodian/internal/failpoint"
 	"custodian/internal/fsutil"
+	"custodian/service"
 	"custodian/vault"
 )
 

@@ -1271,3 +1271,61 @@ func (s *Service) Sweep(ctx context.Context) error {
 
 // SystemActor attributes what the daemon does on its own.
 const SystemActor = "system:custodian"
+
+// RecoverAccount reopens username when no active admin or no active
+// supervisor is left (all locked or disabled), so that nobody could unlock
+// anyone through a request: the account becomes active with a new issued
+// password, recorded loudly (account.recovered, by the host account). The
+// caller has proved root on the host and the vault passphrase. Only an
+// account holding the missing role can be recovered this way.
+func RecoverAccount(tx *audit.Tx, hostUser, username string, p accounts.Policy, now time.Time) (Issued, error) {
+	w, err := tx.State(stateAccounts)
+	if err != nil {
+		return Issued{}, err
+	}
+	active := map[accounts.Role]int{}
+	if err := w.ForEach(func(_ string, v []byte) error {
+		var a accounts.Account
+		if json.Unmarshal(v, &a) == nil && a.State == accounts.StateActive {
+			for _, r := range a.Roles {
+				active[r]++
+			}
+		}
+		return nil
+	}); err != nil {
+		return Issued{}, err
+	}
+	acct, err := getAccount(w, username)
+	if err != nil {
+		return Issued{}, err
+	}
+	if acct == nil {
+		return Issued{}, fmt.Errorf("%w: no account %q", ErrNotFound, username)
+	}
+	var missing []accounts.Role
+	for _, r := range []accounts.Role{accounts.RoleAdmin, accounts.RoleSupervisor} {
+		if active[r] == 0 && acct.HasRole(r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) == 0 {
+		return Issued{}, fmt.Errorf("%w: recover: an active admin and an active supervisor exist (or %s holds neither missing role); use an unlock request (`custodian account request unlock --user %s`)", ErrForbidden, username, username)
+	}
+	acct.State, acct.FailedLogins, acct.LockedAt = accounts.StateActive, 0, time.Time{}
+	pw, err := IssuePassword(p.Password, acct)
+	if err != nil {
+		return Issued{}, err
+	}
+	if err := p.Password.SetPassword(acct, pw, p.Hash, now, true); err != nil {
+		return Issued{}, err
+	}
+	if err := putAccount(tx, acct); err != nil {
+		return Issued{}, err
+	}
+	if _, err := tx.Append(audit.Event{Actor: "host:" + hostUser, Time: now, Type: audit.EvAccountRecovered, Details: map[string]string{
+		"username": username, "roles": roleNames(missing), "host_user": hostUser,
+		"reason": "no active " + roleNames(missing) + " was left; recovered by root on the host with the vault passphrase"}}); err != nil {
+		return Issued{}, err
+	}
+	return Issued{Username: username, Password: pw}, nil
+}

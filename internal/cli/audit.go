@@ -91,7 +91,7 @@ problem.`,
 			if out == "" {
 				return usageError{errors.New("--out FILE is required")}
 			}
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,7 @@ problem.`,
 		Short: "Print the latest signed checkpoint (keep it: it proves later that the log only grew)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ problem.`,
 		Short: "Print ledger events",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -180,7 +180,11 @@ func verifyFile(path string, opts audit.VerifyOptions) (*audit.Report, error) {
 // verifyInstalled asks the daemon, or opens the ledger read-only when no
 // daemon runs.
 func (g *globals) verifyInstalled(ctx context.Context, opts audit.VerifyOptions) (*audit.Report, error) {
-	cl, cfg, err := g.client()
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := g.client()
 	if err != nil {
 		return nil, err
 	}

@@ -16,11 +16,13 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/daemon"
 	"custodian/internal/sftpd"
 	"custodian/internal/synth"
+	"custodian/service"
 	"custodian/vault"
 )
 
@@ -149,11 +151,17 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	if err := os.WriteFile(filepath.Join(etc, "vault.pass"), passphrase, 0o600); err != nil {
 		return err
 	}
-	if err := daemon.Init(cfg, daemon.InitOptions{Passphrase: passphrase, Actor: currentUser()}); err != nil {
+	issued, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: passphrase, Actor: currentUser(), Accounts: []service.BootstrapAccount{
+		{Username: "demo.admin", FullName: "Demo Admin", EmployeeID: "E-0001", Unit: cfg.Unit, Roles: []accounts.Role{accounts.RoleAdmin}},
+		{Username: "demo.supervisor", FullName: "Demo Supervisor", EmployeeID: "E-0002", Unit: cfg.Unit, Roles: []accounts.Role{accounts.RoleSupervisor}},
+	}})
+	if err != nil {
 		return err
 	}
 	d.say("config %s (host key pinned in known_hosts; public-key auth only)", cfgPath)
 	d.say("data_dir %s: ledger.db, vault/ (master key encrypted with a passphrase), keys/ (ledger signing key)", cfg.DataDir)
+	d.say("`custodian init --admin demo.admin --supervisor demo.supervisor`: the first two accounts, with issued")
+	d.say("passwords that must be changed at the first login; the ledger records the bootstrap by %s.", currentUser())
 
 	// 3. The daemon.
 	d.section("`custodian serve`: the daemon owns the ledger and answers on a Unix socket")
@@ -175,11 +183,68 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 		}
 		dm.Close()
 	}()
-	cl := daemon.NewClient(cfg.SocketPath())
-	if err := waitForDaemon(ctx, cl); err != nil {
+	anon := daemon.NewClient(cfg.SocketPath())
+	if err := waitForDaemon(ctx, anon); err != nil {
 		return err
 	}
-	d.say("socket %s (mode 0600); every request is attributed to the calling account (%s)", cfg.SocketPath(), currentUser())
+	d.say("socket %s (mode 0600); every request is made by one logged-in person, with the host account (%s) kept too", cfg.SocketPath(), currentUser())
+
+	// 3b. The first day: people, not sockets.
+	d.section("The first day: logins, and an officer's account through request → approval → execution")
+	login := func(user, pw string) (*daemon.Client, string, error) {
+		np := demoPassword()
+		res, err := anon.Login(ctx, service.LoginRequest{Username: user, Password: pw, NewPassword: np})
+		if err != nil {
+			return nil, "", err
+		}
+		d.say("`custodian login --user %s --new-password-file F`: issued password replaced; session %s", user, res.Session)
+		return anon.WithToken(res.Token), np, nil
+	}
+	if _, err := anon.Status(ctx); errors.Is(err, service.ErrUnauthenticated) {
+		d.say("Without a session the daemon refuses: %v", err)
+	}
+	admin, _, err := login(issued[0].Username, issued[0].Password)
+	if err != nil {
+		return err
+	}
+	sup, _, err := login(issued[1].Username, issued[1].Password)
+	if err != nil {
+		return err
+	}
+	var people []*daemon.Client
+	for _, p := range []struct {
+		user, name string
+		role       accounts.Role
+	}{{"demo.officer", "Demo Officer", accounts.RoleOfficer}, {"demo.auditor", "Demo Auditor", accounts.RoleAuditor}} {
+		q, err := admin.FileAccountRequest(ctx, service.AccountRequest{Kind: accounts.KindAccountCreate, Username: p.user, Reason: "new staff member starts today",
+			Account: &accounts.AccountSpec{FullName: p.name, EmployeeID: "E-" + p.user[5:], Unit: cfg.Unit, Roles: []accounts.Role{p.role}}})
+		if err != nil {
+			return err
+		}
+		d.say("demo.admin: `custodian account request create --user %s --roles %s ...` → request %s", p.user, p.role, q.ID)
+		if _, err := admin.Approve(ctx, q.ID, "approving my own request"); err != nil {
+			d.say("  demo.admin tries to approve it: refused (%v)", err)
+		}
+		if _, err := sup.Approve(ctx, q.ID, "identity and appointment letter checked"); err != nil {
+			return err
+		}
+		d.say("  demo.supervisor: `custodian approve %s --reason ...` → approved", q.ID)
+		x, err := admin.ExecuteRequest(ctx, q.ID)
+		if err != nil {
+			return err
+		}
+		d.say("  demo.admin: `custodian request execute %s` → %s created with a one-time password", q.ID, x.Account.Username)
+		c, _, err := login(x.Issued.Username, x.Issued.Password)
+		if err != nil {
+			return err
+		}
+		people = append(people, c)
+	}
+	cl, auditor := people[0], people[1]
+	if _, err := cl.Export(ctx, io.Discard); err != nil {
+		d.say("demo.officer tries `custodian audit export`: refused (%v)", err)
+	}
+	d.say("Every login, request, approval, execution and refusal above is a ledger event with its person.")
 
 	// 4. Extract.
 	d.section("`custodian job run registry-extract`: one streaming pass per file")
@@ -259,12 +324,13 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 8. Ledger.
 	d.section("`custodian audit verify`: recompute the Merkle tree and the signed checkpoint")
-	rep, err := cl.Verify(ctx, audit.VerifyOptions{})
+	d.say("(as demo.auditor: auditors verify; officers run jobs)")
+	rep, err := auditor.Verify(ctx, audit.VerifyOptions{})
 	if err != nil {
 		return err
 	}
 	d.say("%s", rep.String())
-	cp, vk, err := cl.Checkpoint(ctx)
+	cp, vk, err := auditor.Checkpoint(ctx)
 	if err != nil {
 		return err
 	}
@@ -287,7 +353,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	d.say("Recorded on the ledger (entry %d) as a report by %s: the count, object IDs and digest match the ledger", idx, currentUser())
+	d.say("Recorded on the ledger (entry %d) as a report by demo.officer: the count, object IDs and digest match the ledger", idx)
 
 	d.section("The vault holds no plaintext")
 	needle, err := firstRecordID(filepath.Join(outbox, good.Name))
@@ -314,7 +380,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	// 10. Tamper evidence.
 	d.section("Tamper evidence: flip one byte in an exported copy of the ledger")
 	exp := filepath.Join(dir, "ledger-export.db")
-	if _, err := exportTo(ctx, cl, exp); err != nil {
+	if _, err := exportTo(ctx, auditor, exp); err != nil {
 		return err
 	}
 	ok, err := verifyFile(exp, audit.VerifyOptions{VerifierKey: vk})
@@ -347,10 +413,21 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	return nil
 }
 
+// demoPassword is a random password that meets the default policy.
+func demoPassword() string {
+	b := make([]byte, 9)
+	rand.Read(b)
+	return "Kx7-" + hex.EncodeToString(b) + "-Qr"
+}
+
 func demoConfig(addr string) string {
 	return `# Written by custodian demo.
 data_dir: data
 unit: demo-health-bureau
+# The demo logs in without a second factor; by default admins, supervisors
+# and directors must use one-time codes (custodian account totp enroll).
+accounts:
+  require_totp: []
 sources:
   moi:
     address: ` + addr + `
@@ -390,11 +467,13 @@ jobs:
 `
 }
 
+// waitForDaemon waits until the daemon answers (a refusal for want of a
+// session is an answer).
 func waitForDaemon(ctx context.Context, cl *daemon.Client) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := cl.Status(ctx)
-		if err == nil {
+		if err == nil || errors.Is(err, service.ErrUnauthenticated) {
 			return nil
 		}
 		if time.Now().After(deadline) {

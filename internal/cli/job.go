@@ -34,7 +34,7 @@ shows progress on a terminal, and prints each file's outcome:
 Exit status 1 if any file failed, was quarantined, held or refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 		Short: "List datasets: state, records, size, SHA-256, remote path, purpose, received time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,7 @@ func newDatasetCmd(g *globals) *cobra.Command {
 		Short: "Show one dataset's metadata and custody timeline",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -199,7 +199,7 @@ but out of sequence) becomes verified. A quarantined file becomes released:
 accepted by you, with your reason on the ledger, but never called verified.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -220,7 +220,7 @@ The earlier copy stays encrypted in the vault until destroyed with approval.
 Exit status 1 if the new copy fails verification too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}

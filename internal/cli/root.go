@@ -67,6 +67,8 @@ func Execute() int {
 
 type globals struct {
 	configPath string
+	server     string // the daemon's HTTPS URL; "" for the socket
+	caFile     string // certificates trusted for server
 	stdout     io.Writer
 	stderr     io.Writer
 }
@@ -90,12 +92,18 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", os.Getenv("CUSTODIAN_CONFIG"),
 		"configuration file (env CUSTODIAN_CONFIG)")
+	root.PersistentFlags().StringVar(&g.server, "server", os.Getenv("CUSTODIAN_SERVER"),
+		"the daemon's HTTPS address, https://HOST:PORT, instead of its local socket (env CUSTODIAN_SERVER)")
+	root.PersistentFlags().StringVar(&g.caFile, "ca-file", os.Getenv("CUSTODIAN_CA_FILE"),
+		"PEM certificate(s) to trust for --server, e.g. a self-signed one (env CUSTODIAN_CA_FILE)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nrun `%s --help` for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(
 		newInitCmd(g), newServeCmd(g), newStatusCmd(g), newJobCmd(g), newDatasetCmd(g),
 		newAuditCmd(g), newVaultCmd(g), newConfigCmd(g), newDemoCmd(g),
+		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newPasswdCmd(g), newAccountCmd(g),
+		newRequestCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newCertCmd(g),
 	)
 	return root
 }
@@ -105,14 +113,6 @@ func (g *globals) config() (*configs.Config, error) {
 		return nil, usageError{errors.New("--config is required (or set CUSTODIAN_CONFIG); see configs/custodian.example.yaml")}
 	}
 	return configs.Load(g.configPath)
-}
-
-func (g *globals) client() (*daemon.Client, *configs.Config, error) {
-	cfg, err := g.config()
-	if err != nil {
-		return nil, nil, err
-	}
-	return daemon.NewClient(cfg.SocketPath()), cfg, nil
 }
 
 func newLogger(w io.Writer, level string) zerolog.Logger {

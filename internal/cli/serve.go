@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -11,14 +12,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"custodian/accounts"
 	"custodian/configs"
 	"custodian/daemon"
+	"custodian/service"
 )
 
 func newInitCmd(g *globals) *cobra.Command {
-	var passFile string
+	var passFile, admin, supervisor, issuedFile string
 	c := &cobra.Command{
-		Use:   "init --config FILE [--passphrase-file FILE]",
+		Use:   "init --config FILE [--passphrase-file FILE] --admin USER --supervisor USER [--issued-passwords FILE]",
 		Short: "Create data_dir, the ledger, the vault master key and the ledger signing key",
 		Long: `init creates a new installation under the configuration's data_dir:
   ledger.db          the custody ledger (bbolt)
@@ -27,28 +30,68 @@ func newInitCmd(g *globals) *cobra.Command {
   keys/ledger.sign   the key that signs ledger checkpoints (keep the host secure)
   keys/ledger.vkey   its verifier key: give a copy to the auditors
 It refuses to overwrite an existing installation. The passphrase is read from
---passphrase-file (- for stdin), CUSTODIAN_PASSPHRASE_FILE, or a prompt.`,
+--passphrase-file (- for stdin), CUSTODIAN_PASSPHRASE_FILE, or a prompt.
+
+It also creates the first two accounts: the first admin (--admin) and the first
+supervisor (--supervisor), two different people, each with an issued password
+that must be changed at the first login (custodian login --new-password-file).
+The passwords are written as "USER PASSWORD" lines to --issued-passwords FILE
+(a new 0600 file) or printed once. The ledger records this bootstrap by the host
+account that ran init; every later account comes through an approved request.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.config()
 			if err != nil {
 				return err
 			}
+			if admin == "" || supervisor == "" {
+				return usageError{errors.New("--admin USER and --supervisor USER are required: the first admin and the first supervisor, two people")}
+			}
+			if admin == supervisor {
+				return usageError{errors.New("--admin and --supervisor name the same person; the first day needs two (four eyes)")}
+			}
+			if issuedFile != "" {
+				if _, err := os.Lstat(issuedFile); err == nil {
+					return usageError{fmt.Errorf("--issued-passwords: %s exists; choose a new file", issuedFile)}
+				}
+			}
 			pass, err := readPassphrase(passFile, "Vault passphrase: ", true, g.stderr)
 			if err != nil {
 				return err
 			}
-			if err := daemon.Init(cfg, daemon.InitOptions{Passphrase: pass, Actor: currentUser()}); err != nil {
+			issued, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: pass, Actor: currentUser(), Accounts: []service.BootstrapAccount{
+				{Username: admin, Unit: cfg.Unit, Roles: []accounts.Role{accounts.RoleAdmin}},
+				{Username: supervisor, Unit: cfg.Unit, Roles: []accounts.Role{accounts.RoleSupervisor}},
+			}})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "Initialized custodian in %s\n", cfg.DataDir)
 			fmt.Fprintf(g.stdout, "  ledger:        %s\n  vault:         %s\n  verifier key:  %s (give a copy to the auditors)\n",
 				cfg.LedgerPath(), cfg.VaultDir(), cfg.VerifierKeyPath())
-			fmt.Fprintf(g.stdout, "Next: custodian serve --config %s\n", cfg.Path)
+			lines := make([]string, len(issued))
+			for i, x := range issued {
+				lines[i] = x.Username + " " + x.Password
+			}
+			if issuedFile != "" {
+				if err := writeIssued(issuedFile, lines); err != nil {
+					return fmt.Errorf("initialized, but the issued passwords could not be written (%v); use `custodian account recover`", err)
+				}
+				fmt.Fprintf(g.stdout, "  accounts:      %s (admin), %s (supervisor); issued passwords in %s\n", admin, supervisor, issuedFile)
+			} else {
+				fmt.Fprintf(g.stdout, "  accounts:      issued passwords (shown once; change them at the first login):\n")
+				for _, l := range lines {
+					fmt.Fprintf(g.stdout, "                 %s\n", l)
+				}
+			}
+			fmt.Fprintf(g.stdout, "Next: custodian serve --config %s, then custodian login --user %s --new-password-file FILE\n", cfg.Path, admin)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the vault passphrase (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
+	c.Flags().StringVar(&admin, "admin", "", "username of the first admin")
+	c.Flags().StringVar(&supervisor, "supervisor", "", "username of the first supervisor")
+	c.Flags().StringVar(&issuedFile, "issued-passwords", "", "write the issued passwords, one \"USER PASSWORD\" line each, to this new 0600 file")
 	return c
 }
 

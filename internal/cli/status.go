@@ -26,7 +26,7 @@ and what to do are shown. Exit status 1 in either case, with the reason on
 stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, _, err := g.client()
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}

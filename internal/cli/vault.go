@@ -39,7 +39,11 @@ records the refusal of, a report whose count, object IDs or digest do not
 match the ledger. Exit status 1 on any failure or refusal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, cfg, err := g.client()
+			cfg, err := g.config()
+			if err != nil {
+				return err
+			}
+			cl, err := g.client()
 			if err != nil {
 				return err
 			}
@@ -69,7 +73,7 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 				if err != nil {
 					return fmt.Errorf("recording the result on the ledger: %w", err)
 				}
-				fmt.Fprintf(g.stdout, "Recorded on the ledger (entry %d) as a report by %s\n", idx, currentUser())
+				fmt.Fprintf(g.stdout, "Recorded on the ledger (entry %d) as your report\n", idx)
 			} else {
 				fmt.Fprintln(g.stderr, "(no daemon running: the result is not recorded on the ledger)")
 			}
