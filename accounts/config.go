@@ -2,20 +2,36 @@ package accounts
 
 import (
 	"fmt"
+	"time"
 
 	"custodian/configs"
 )
 
 // PolicyFromConfig is the policy an accounts: block sets (configs has
-// validated it and applied its defaults), with the real hash parameters.
+// validated it and applied its defaults; a zero value here keeps the
+// default), with the real hash parameters.
 func PolicyFromConfig(c configs.Accounts) (Policy, error) {
 	p := DefaultPolicy()
-	p.Password.MinLength = c.Password.MinLength
-	p.Password.MaxAge = c.Password.MaxAge.Duration
-	p.Password.History = c.Password.History
-	p.Lockout.Attempts = c.Lockout.Attempts
-	p.DisableUnusedAfter = c.DisableUnusedAfter.Duration
-	p.Idle, p.Absolute = c.Session.Idle.Duration, c.Session.Absolute.Duration
+	setInt := func(dst *int, v int) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setDur := func(dst *time.Duration, v time.Duration) {
+		if v != 0 {
+			*dst = v
+		}
+	}
+	setInt(&p.Password.MinLength, c.Password.MinLength)
+	setDur(&p.Password.MaxAge, c.Password.MaxAge.Duration)
+	setInt(&p.Password.History, c.Password.History)
+	setInt(&p.Lockout.Attempts, c.Lockout.Attempts)
+	setDur(&p.DisableUnusedAfter, c.DisableUnusedAfter.Duration)
+	setDur(&p.Idle, c.Session.Idle.Duration)
+	setDur(&p.Absolute, c.Session.Absolute.Duration)
+	if c.RequireTOTP == nil {
+		return p, nil
+	}
 	p.RequireTOTP = make([]Role, 0, len(c.RequireTOTP))
 	for _, r := range c.RequireTOTP {
 		if !Role(r).Known() {

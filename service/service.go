@@ -80,7 +80,7 @@ func (s *Service) authorize(a Actor, act Action, r Resource) error {
 		auth = Authorize
 	}
 	if err := auth(a, act, r); err != nil {
-		if !errors.Is(err, ErrForbidden) {
+		if !errors.Is(err, ErrForbidden) && !errors.Is(err, ErrUnauthenticated) {
 			err = fmt.Errorf("%w: %v", ErrForbidden, err)
 		}
 		return s.refused(a, act, r, err)

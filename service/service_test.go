@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/transfer"
@@ -60,7 +61,7 @@ func events(t *testing.T, s *Service, typ audit.EventType) []audit.Event {
 	return out
 }
 
-var officer = Actor{Name: "officer.a", UID: 1000}
+var officer = Actor{Name: "officer.a", Roles: []accounts.Role{accounts.RoleOfficer}, Origin: Origin{Via: "socket", HostUser: "custodian", UID: 1000}}
 
 // TestReleaseFollowsTheCustodyTable: a held change file becomes verified, a
 // quarantined file released (never verified), anything else is refused with
@@ -128,7 +129,7 @@ func TestRefusedByAuthorizationIsRecorded(t *testing.T) {
 	}
 	// An unidentified caller is refused by the default rule.
 	s.Authorize = nil
-	if _, err := s.Datasets(context.Background(), Actor{UID: 42}); !errors.Is(err, ErrForbidden) {
+	if _, err := s.Datasets(context.Background(), Actor{Origin: Origin{UID: 42}}); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("unidentified caller: %v", err)
 	}
 }
