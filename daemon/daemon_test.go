@@ -13,11 +13,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/internal/sftpd"
 	"custodian/internal/sftpd/sftpdtest"
 	"custodian/internal/synth"
+	"custodian/service"
 	"custodian/transfer"
 )
 
@@ -25,6 +27,53 @@ type fixture struct {
 	cfg  *configs.Config
 	srv  *sftpd.Server
 	root string
+	// pw are the test people's passwords (set at their first login), and
+	// clients their sessions with the daemon that serves now.
+	pw      map[string]string
+	clients map[string]*Client
+}
+
+// The test people, made at init (a test-only bootstrap of four roles).
+var testPeople = []service.BootstrapAccount{
+	{Username: "adam", FullName: "Adam Admin", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleAdmin}},
+	{Username: "sue", FullName: "Sue Supervisor", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleSupervisor}},
+	{Username: "officer.a", FullName: "Olga Officer", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleOfficer}},
+	{Username: "auditor.a", FullName: "Audrey Auditor", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleAuditor}},
+	{Username: "dora", FullName: "Dora Director", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleDirector}},
+	{Username: "cora", FullName: "Cora Contractor", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleContractor},
+		Contractor: &accounts.Agreement{Reference: "NDA-2026-7", Ends: time.Now().AddDate(1, 0, 0)}},
+}
+
+// as returns the client of a test person logged in to the serving daemon.
+func (f *fixture) as(t *testing.T, user string) *Client {
+	t.Helper()
+	cl, ok := f.clients[user]
+	if !ok {
+		t.Fatalf("%s is not logged in", user)
+	}
+	return cl
+}
+
+// loginAll logs every test person in (the first time with the issued
+// password, setting a new one).
+func (f *fixture) loginAll(t *testing.T) {
+	t.Helper()
+	anon := NewClient(f.cfg.SocketPath())
+	f.clients = map[string]*Client{}
+	for _, p := range testPeople {
+		req := service.LoginRequest{Username: p.Username, Password: f.pw[p.Username]}
+		if strings.HasPrefix(req.Password, "issued:") {
+			req.Password, req.NewPassword = strings.TrimPrefix(req.Password, "issued:"), "Test-Password-"+strings.ToUpper(p.Username[:2])+"9"
+		}
+		res, err := anon.Login(context.Background(), req)
+		if err != nil {
+			t.Fatalf("login %s: %v", p.Username, err)
+		}
+		if req.NewPassword != "" {
+			f.pw[p.Username] = req.NewPassword
+		}
+		f.clients[p.Username] = anon.WithToken(res.Token)
+	}
 }
 
 func newFixture(t *testing.T, hooks *sftpd.Hooks, extraJobs ...string) *fixture {
@@ -33,6 +82,7 @@ func newFixture(t *testing.T, hooks *sftpd.Hooks, extraJobs ...string) *fixture 
 	srv, root, etc := s.Server, s.Root, s.Etc
 	y := `data_dir: data
 unit: test-unit
+accounts: {require_totp: []}
 sources:
   moi: {address: "` + srv.Addr() + `", user: hbxfer, key_file: id, known_hosts: kh}
 jobs:
@@ -56,10 +106,16 @@ jobs:
 	}
 	t.Cleanup(func() { os.RemoveAll(short) })
 	cfg.DataDir = filepath.Join(short, "data")
-	if err := Init(cfg, InitOptions{Passphrase: []byte("a long test passphrase"), ScryptWorkFactor: 10, Actor: "installer"}); err != nil {
+	issued, err := Init(cfg, InitOptions{Passphrase: []byte("a long test passphrase"), ScryptWorkFactor: 10, Actor: "installer",
+		Accounts: testPeople, HashParams: accounts.TestParams})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{cfg: cfg, srv: srv, root: root}
+	f := &fixture{cfg: cfg, srv: srv, root: root, pw: map[string]string{}}
+	for _, x := range issued {
+		f.pw[x.Username] = "issued:" + x.Password
+	}
+	return f
 }
 
 func (f *fixture) put(t *testing.T, specs ...synth.FileSpec) {
@@ -95,8 +151,8 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	me, _ := user.Current()
-	if st.Caller.Name != me.Username || st.Caller.UID != os.Getuid() {
-		t.Fatalf("the caller must be identified by peer credentials: %+v", st.Caller)
+	if st.Caller.Name != "officer.a" || st.Caller.HostUser != me.Username || st.Caller.UID != os.Getuid() {
+		t.Fatalf("the caller must be the session's person, with the host account from peer credentials: %+v", st.Caller)
 	}
 
 	var progress int
@@ -104,7 +160,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Files) != 2 || res.Actor != me.Username || !res.Failed() {
+	if len(res.Files) != 2 || res.Actor != "officer.a" || !res.Failed() {
 		t.Fatalf("run: %+v", res)
 	}
 	if progress == 0 {
@@ -140,11 +196,11 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil || len(det.Timeline) == 0 || det.Timeline[0].Type != "dataset.received" {
 		t.Fatalf("dataset detail: %+v %v", det, err)
 	}
-	rep, err := cl.Verify(ctx, audit.VerifyOptions{})
+	rep, err := f.as(t, "auditor.a").Verify(ctx, audit.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify: %v %v", rep, err)
 	}
-	cp, vk, err := cl.Checkpoint(ctx)
+	cp, vk, err := f.as(t, "auditor.a").Checkpoint(ctx)
 	if err != nil || !strings.HasPrefix(cp, "custodian-ledger/test-unit\n") || vk == "" {
 		t.Fatalf("checkpoint: %q %q %v", cp, vk, err)
 	}
@@ -154,7 +210,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cl.Export(ctx, out); err != nil {
+	if _, err := f.as(t, "auditor.a").Export(ctx, out); err != nil {
 		t.Fatal(err)
 	}
 	out.Close()
@@ -167,7 +223,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if err != nil || !rep2.OK {
 		t.Fatalf("offline verify of the export: %v %v", rep2, err)
 	}
-	evs, err := cl.Log(ctx, 0, 1000)
+	evs, err := f.as(t, "auditor.a").Log(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +250,11 @@ func TestServeEndToEnd(t *testing.T) {
 
 func TestInitRefusesOverwrite(t *testing.T) {
 	f := newFixture(t, nil)
-	err := Init(f.cfg, InitOptions{Passphrase: []byte("another long passphrase"), ScryptWorkFactor: 10})
+	_, err := Init(f.cfg, InitOptions{Passphrase: []byte("another long passphrase"), ScryptWorkFactor: 10})
 	if !errors.Is(err, ErrAlreadyInitialized) {
 		t.Fatalf("want ErrAlreadyInitialized, got %v", err)
 	}
-	if err := Init(f.cfg, InitOptions{Passphrase: []byte("short")}); err == nil || !strings.Contains(err.Error(), "too short") {
+	if _, err := Init(f.cfg, InitOptions{Passphrase: []byte("short")}); err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Fatalf("short passphrase: %v", err)
 	}
 }
@@ -411,7 +467,7 @@ jobs:
 	if st, _ := cl.Status(ctx); len(st.Jobs) != 2 {
 		t.Fatalf("a refused reload must change nothing: %+v", st.Jobs)
 	}
-	evs, _ := cl.Log(ctx, 0, 1000)
+	evs, _ := f.as(t, "auditor.a").Log(ctx, 0, 1000)
 	got := map[audit.EventType]int{}
 	for _, e := range evs {
 		got[audit.EventType(e.Type)]++

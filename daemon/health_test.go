@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/internal/synth"
 	"custodian/service"
@@ -27,14 +29,20 @@ func (f *fixture) serveWith(t *testing.T, setup func(*Daemon)) (*Client, *Daemon
 	if err != nil {
 		t.Fatal(err)
 	}
+	d.Service.HashParams = accounts.TestParams
 	if setup != nil {
 		setup(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Serve(ctx) }()
-	cl := NewClient(f.cfg.SocketPath())
-	waitFor(t, "the daemon to answer", func() bool { _, err := cl.Status(context.Background()); return err == nil })
+	anon := NewClient(f.cfg.SocketPath())
+	waitFor(t, "the daemon to answer", func() bool {
+		_, err := anon.Status(context.Background())
+		return errors.Is(err, service.ErrUnauthenticated)
+	})
+	f.loginAll(t)
+	cl := f.as(t, "officer.a")
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -192,10 +200,10 @@ func TestServeRefusesTamperedLedger(t *testing.T) {
 	if w := cl.Warning(); !strings.Contains(w, "failed verification") {
 		t.Errorf("responses must carry the warning: %q", w)
 	}
-	if _, err := cl.Verify(ctx, audit.VerifyOptions{}); err != nil {
+	if _, err := f.as(t, "auditor.a").Verify(ctx, audit.VerifyOptions{}); err != nil {
 		t.Fatalf("audit verify on a damaged ledger: %v", err)
 	}
-	if _, err := cl.Export(ctx, &bytes.Buffer{}); err != nil {
+	if _, err := f.as(t, "auditor.a").Export(ctx, &bytes.Buffer{}); err != nil {
 		t.Fatalf("export on a damaged ledger: %v", err)
 	}
 	stop()
@@ -425,7 +433,7 @@ func TestVerifyRequestWithOtherKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := cl.Verify(context.Background(), audit.VerifyOptions{VerifierKey: other})
+	rep, err := f.as(t, "auditor.a").Verify(context.Background(), audit.VerifyOptions{VerifierKey: other})
 	if err != nil || rep.OK {
 		t.Fatalf("verification with another key must fail: %v %v", rep, err)
 	}

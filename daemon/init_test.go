@@ -48,7 +48,8 @@ jobs:
 }
 
 func testInit(cfg *configs.Config) error {
-	return Init(cfg, InitOptions{Passphrase: []byte("a long test passphrase"), ScryptWorkFactor: 10, Actor: "installer"})
+	_, err := Init(cfg, InitOptions{Passphrase: []byte("a long test passphrase"), ScryptWorkFactor: 10, Actor: "installer"})
+	return err
 }
 
 // TestInitUnitNames: any unit a person would type works; the ledger's first

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/service"
@@ -77,16 +78,94 @@ func (f *fakeAPI) RefuseScrub(context.Context, service.Actor, string) error {
 	return nil
 }
 
+func (f *fakeAPI) Login(context.Context, service.Origin, service.LoginRequest) (service.LoginResult, error) {
+	f.call("Login")
+	return service.LoginResult{}, nil
+}
+func (f *fakeAPI) Logout(context.Context, service.Actor, string) error { f.call("Logout"); return nil }
+func (f *fakeAPI) Whoami(context.Context, service.Actor) (service.Whoami, error) {
+	f.call("Whoami")
+	return service.Whoami{}, nil
+}
+func (f *fakeAPI) ChangePassword(context.Context, service.Actor, string, string) error {
+	f.call("ChangePassword")
+	return nil
+}
+func (f *fakeAPI) EnrollTOTP(context.Context, service.Actor) (service.TOTPEnrolment, error) {
+	f.call("EnrollTOTP")
+	return service.TOTPEnrolment{}, nil
+}
+func (f *fakeAPI) ConfirmTOTP(context.Context, service.Actor, string) error {
+	f.call("ConfirmTOTP")
+	return nil
+}
+func (f *fakeAPI) Accounts(context.Context, service.Actor) ([]service.AccountView, error) {
+	f.call("Accounts")
+	return nil, nil
+}
+func (f *fakeAPI) Account(context.Context, service.Actor, string) (service.AccountView, error) {
+	f.call("Account")
+	return service.AccountView{}, nil
+}
+func (f *fakeAPI) FileAccountRequest(context.Context, service.Actor, service.AccountRequest) (service.RequestView, error) {
+	f.call("FileAccountRequest")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) Requests(context.Context, service.Actor, bool) ([]service.RequestView, error) {
+	f.call("Requests")
+	return nil, nil
+}
+func (f *fakeAPI) Request(context.Context, service.Actor, string) (service.RequestView, error) {
+	f.call("Request")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) Approve(context.Context, service.Actor, string, string) (service.RequestView, error) {
+	f.call("Approve")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) Reject(context.Context, service.Actor, string, string) (service.RequestView, error) {
+	f.call("Reject")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) CancelRequest(context.Context, service.Actor, string) (service.RequestView, error) {
+	f.call("CancelRequest")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) ExecuteRequest(context.Context, service.Actor, string) (service.Executed, error) {
+	f.call("ExecuteRequest")
+	return service.Executed{}, nil
+}
+
+// routeBodies are well-formed bodies of the POST routes that take more
+// than a reason.
+var routeBodies = map[string]string{
+	"POST /v1/login":                `{"username": "officer.a", "password": "Some-Password-1"}`,
+	"POST /v1/audit/verify":         `{}`,
+	"POST /v1/account/password":     `{"password": "Some-Password-1", "new_password": "Other-Password-2"}`,
+	"POST /v1/account/totp/confirm": `{"code": "123456"}`,
+	"POST /v1/requests/account":     `{"kind": "unlock", "username": "olga", "reason": "a reason long enough"}`,
+}
+
 // routeRequest makes a well-formed request for a route pattern.
 func routeRequest(pattern string) *http.Request {
 	method, path, _ := strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{name}", "extract", "{id}", "ds-000000000001").Replace(path)
+	path = strings.NewReplacer("{name}", "extract", "{id}", "ds-000000000001", "{username}", "someone.else").Replace(path)
 	body := ""
 	if method == http.MethodPost {
 		body = `{"reason": "a reason long enough"}`
+		if b, ok := routeBodies[pattern]; ok {
+			body = b
+		}
 	}
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
-	return r.WithContext(context.WithValue(r.Context(), peerKey{}, Actor{Name: "officer.a", UID: 1000}))
+	r.Header.Set("Authorization", "Bearer test-token")
+	return r.WithContext(context.WithValue(r.Context(), peerKey{}, service.Origin{Via: "socket", HostUser: "custodian", UID: 1000}))
+}
+
+// everyone is an authenticated actor holding every role, so that only the
+// service's own rules refuse.
+func everyone(o service.Origin, token string) (service.Actor, error) {
+	return service.Actor{Name: "officer.a", Roles: accounts.Roles, Session: "test", Origin: o}, nil
 }
 
 // TestRoutesAreThin: every route calls exactly one service method, the one
@@ -104,11 +183,15 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActVerifyLedger: {"VerifyLedger"}, service.ActExportLedger: {"ExportLedger"},
 		service.ActReadLedger: {"Checkpoint", "Events"}, service.ActScrubPlan: {"ScrubPlan"},
 		service.ActRecordScrub: {"RecordScrub"},
+		actLogin:               {"Login"}, service.ActSelf: {"Logout", "Whoami", "ChangePassword", "EnrollTOTP", "ConfirmTOTP"},
+		service.ActReadAccounts: {"Accounts", "Account"}, service.ActFileAccountRequest: {"FileAccountRequest"},
+		service.ActReadRequests: {"Requests", "Request"}, service.ActDecideRequest: {"Approve", "Reject"},
+		service.ActCancelRequest: {"CancelRequest"}, service.ActExecuteRequest: {"ExecuteRequest"},
 	}
 	seen := map[service.Action]bool{}
 	for _, rt := range routes {
 		f := &fakeAPI{}
-		h := &handlers{api: f, runCtx: context.Background(), wg: &sync.WaitGroup{}}
+		h := &handlers{api: f, auth: everyone, runCtx: context.Background(), wg: &sync.WaitGroup{}}
 		w := httptest.NewRecorder()
 		h.mux().ServeHTTP(w, routeRequest(rt.pattern))
 		if w.Code/100 != 2 {
@@ -157,9 +240,15 @@ func TestEveryRouteAuthorizesOnce(t *testing.T) {
 		}}
 	for _, rt := range routes {
 		decisions = nil
-		h := &handlers{api: svc, runCtx: context.Background(), wg: &sync.WaitGroup{}}
+		h := &handlers{api: svc, auth: everyone, runCtx: context.Background(), wg: &sync.WaitGroup{}}
 		w := httptest.NewRecorder()
 		h.mux().ServeHTTP(w, routeRequest(rt.pattern))
+		if rt.public {
+			if len(decisions) != 0 {
+				t.Errorf("%s is public (login) but asked for authorization %v", rt.pattern, decisions)
+			}
+			continue
+		}
 		if len(decisions) != 1 || decisions[0] != rt.action {
 			t.Errorf("%s (status %d): authorization decisions %v, want exactly [%s]", rt.pattern, w.Code, decisions, rt.action)
 		}

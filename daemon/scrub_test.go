@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"net/http"
-	"os/user"
 	"strings"
 	"testing"
 
@@ -51,7 +50,6 @@ func TestForgedScrubReportRefused(t *testing.T) {
 	if _, err := cl.Run(context.Background(), "extract", nil); err != nil {
 		t.Fatal(err)
 	}
-	me, _ := user.Current()
 	for _, body := range []string{
 		`{"checked":100000,"failed":{}}`,
 		`{"checked":2,"failed":{"ds-forged":"made up"}}`,
@@ -62,16 +60,16 @@ func TestForgedScrubReportRefused(t *testing.T) {
 		}
 	}
 	for _, typ := range []audit.EventType{"vault.verified", "vault.scrub_reported", "vault.object_failed"} {
-		if evs := eventsOfType(t, cl, typ); len(evs) != 0 {
+		if evs := eventsOfType(t, f.as(t, "auditor.a"), typ); len(evs) != 0 {
 			t.Fatalf("a refused report was recorded as %s: %+v", typ, evs)
 		}
 	}
-	refused := eventsOfType(t, cl, "vault.scrub_report_refused")
+	refused := eventsOfType(t, f.as(t, "auditor.a"), "vault.scrub_report_refused")
 	if len(refused) != 2 {
 		t.Fatalf("want both refusals on the ledger, got %+v", refused)
 	}
 	for _, e := range refused {
-		if e.Actor != me.Username || e.Details["reported_by"] != me.Username || e.Details["reason"] == "" {
+		if e.Actor != "officer.a" || e.Details["reported_by"] != "officer.a" || e.Details["reason"] == "" {
 			t.Fatalf("a refusal names the sender and the reason: %+v", e)
 		}
 	}
@@ -147,10 +145,10 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 			t.Errorf("%s: want a refusal naming %q, got %v", tc.name, tc.want, err)
 		}
 	}
-	if n := len(eventsOfType(t, cl, audit.EvVaultScrubReportRefused)); n != len(refusals) {
+	if n := len(eventsOfType(t, f.as(t, "auditor.a"), audit.EvVaultScrubReportRefused)); n != len(refusals) {
 		t.Fatalf("want %d refusals on the ledger, got %d", len(refusals), n)
 	}
-	if n := len(eventsOfType(t, cl, audit.EvVaultScrubReported)); n != 0 {
+	if n := len(eventsOfType(t, f.as(t, "auditor.a"), audit.EvVaultScrubReported)); n != 0 {
 		t.Fatalf("a refused report was recorded: %d", n)
 	}
 
@@ -158,25 +156,24 @@ func TestScrubReportMustMatchLedger(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a report that follows the plan: %v", err)
 	}
-	me, _ := user.Current()
-	got := eventsOfType(t, cl, audit.EvVaultScrubReported)
+	got := eventsOfType(t, f.as(t, "auditor.a"), audit.EvVaultScrubReported)
 	if len(got) != 1 || got[0].Index != idx {
 		t.Fatalf("want one scrub report at %d, got %+v", idx, got)
 	}
-	want := map[string]string{"reported_by": me.Username, "objects_checked": "3", "failed": "1", "failed_objects": failedObj, "checked_digest": digest}
+	want := map[string]string{"reported_by": "officer.a", "objects_checked": "3", "failed": "1", "failed_objects": failedObj, "checked_digest": digest}
 	for k, v := range want {
 		if got[0].Details[k] != v {
 			t.Errorf("details[%s] = %q, want %q", k, got[0].Details[k], v)
 		}
 	}
-	if got[0].Actor != me.Username {
+	if got[0].Actor != "officer.a" {
 		t.Errorf("actor %q", got[0].Actor)
 	}
-	of := eventsOfType(t, cl, audit.EvVaultObjectFailed)
-	if len(of) != 1 || of[0].Details["object_id"] != failedObj || of[0].DatasetID != plan.Items[1].Dataset.ID || of[0].Details["reported_by"] != me.Username {
+	of := eventsOfType(t, f.as(t, "auditor.a"), audit.EvVaultObjectFailed)
+	if len(of) != 1 || of[0].Details["object_id"] != failedObj || of[0].DatasetID != plan.Items[1].Dataset.ID || of[0].Details["reported_by"] != "officer.a" {
 		t.Fatalf("the failed object is recorded on its dataset's timeline: %+v", of)
 	}
-	if rep, err := cl.Verify(ctx, audit.VerifyOptions{}); err != nil || !rep.OK {
+	if rep, err := f.as(t, "auditor.a").Verify(ctx, audit.VerifyOptions{}); err != nil || !rep.OK {
 		t.Fatalf("ledger: %v %v", rep, err)
 	}
 }

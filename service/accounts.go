@@ -228,6 +228,7 @@ type BootstrapAccount struct {
 	EmployeeID string
 	Unit       string
 	Roles      []accounts.Role
+	Contractor *accounts.Agreement
 }
 
 // Bootstrap creates the first accounts in tx (custodian init), each with an
@@ -255,7 +256,7 @@ func Bootstrap(tx *audit.Tx, hostUser string, list []BootstrapAccount, p account
 		}
 		seen[b.Username] = true
 		a := &accounts.Account{Username: b.Username, FullName: b.FullName, EmployeeID: b.EmployeeID, Unit: b.Unit,
-			Roles: b.Roles, State: accounts.StateActive, Created: now}
+			Roles: b.Roles, State: accounts.StateActive, Created: now, Contractor: b.Contractor}
 		if a.FullName == "" {
 			a.FullName = b.Username
 		}
@@ -545,6 +546,18 @@ func (s *Service) login(by Actor, pol accounts.Policy, req LoginRequest) (res Lo
 	})
 	if retry {
 		return res, true, nil
+	}
+	if err != nil && (errors.Is(err, audit.ErrFrozen) || errors.Is(err, audit.ErrWrite)) && !changed {
+		// The ledger cannot be written (damaged, or the disk): people must
+		// still be able to log in to see why and to verify it. The events
+		// take the daemon's path for events it cannot write now (kept, and
+		// written or reported later); the account's record is not updated,
+		// so failed attempts do not count towards a lock meanwhile.
+		s.Logger.Warn().Err(err).Msg("login while the ledger cannot be written: its events are kept for later")
+		for _, ev := range evs {
+			s.recordEvent(ev)
+		}
+		err = nil
 	}
 	if err != nil {
 		return res, false, fmt.Errorf("%w: the login cannot be recorded on the ledger: %v", ErrUnavailable, err)

@@ -85,7 +85,7 @@ jobs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("crash test passphrase"), ScryptWorkFactor: 10}); err != nil {
+	if _, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("crash test passphrase"), ScryptWorkFactor: 10}); err != nil {
 		t.Fatal(err)
 	}
 

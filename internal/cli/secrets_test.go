@@ -146,7 +146,7 @@ func TestSwappedVaultRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("the same long passphrase"), ScryptWorkFactor: 10}); err != nil {
+		if _, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("the same long passphrase"), ScryptWorkFactor: 10}); err != nil {
 			t.Fatal(err)
 		}
 	}
