@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"custodian/configs"
+	"custodian/daemon"
+	"custodian/service"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -20,6 +23,37 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := root.Execute()
 	return out.String() + errOut.String(), err
+}
+
+// demoLogin logs a person of a kept demo installation in for the CLI
+// commands that follow, with the test's own session file.
+func demoLogin(t *testing.T, cfgPath, user string) {
+	t.Helper()
+	t.Setenv("CUSTODIAN_SESSION_FILE", filepath.Join(t.TempDir(), "session"))
+	pw := filepath.Join(filepath.Dir(cfgPath), "passwords", user)
+	if out, err := runCLI(t, "login", "--config", cfgPath, "--user", user, "--password-file", pw); err != nil {
+		t.Fatalf("login %s: %v\n%s", user, err, out)
+	}
+}
+
+// demoClient is an API client logged in as a person of a kept demo
+// installation.
+func demoClient(t *testing.T, cfgPath, user string) *daemon.Client {
+	t.Helper()
+	cfg, err := configs.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(filepath.Join(filepath.Dir(cfgPath), "passwords", user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := daemon.NewClient(cfg.SocketPath())
+	res, err := cl.Login(context.Background(), service.LoginRequest{Username: user, Password: strings.TrimSpace(string(pw))})
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return cl.WithToken(res.Token)
 }
 
 // TestDemo runs the README's first command end to end and checks that it

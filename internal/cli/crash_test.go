@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/daemon"
 	"custodian/internal/failpoint"
 	"custodian/internal/sftpd/sftpdtest"
 	"custodian/internal/synth"
+	"custodian/service"
 	"custodian/vault"
 )
 
@@ -27,6 +30,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CUSTODIAN_TEST_AS_CLI") == "1" {
 		os.Args = append([]string{"custodian"}, os.Args[1:]...)
 		os.Exit(Execute())
+	}
+	// No test reads or writes the session file of the person running them.
+	if os.Getenv("CUSTODIAN_SESSION_FILE") == "" {
+		dir, err := os.MkdirTemp("", "custodian-cli-test")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv("CUSTODIAN_SESSION_FILE", filepath.Join(dir, "session"))
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
@@ -85,14 +99,17 @@ jobs:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("crash test passphrase"), ScryptWorkFactor: 10}); err != nil {
+	issued, err := daemon.Init(cfg, daemon.InitOptions{Passphrase: []byte("crash test passphrase"), ScryptWorkFactor: 10,
+		Accounts: []service.BootstrapAccount{{Username: "officer.a", FullName: "Olga Officer", Roles: []accounts.Role{accounts.RoleOfficer}}}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	password, first := issued[0].Password, true
 
 	points := []string{"ingest.before-object-commit", "ingest.after-object-commit", "ingest.after-ledger-commit"}
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var names []string
-	cl := daemon.NewClient(cfg.SocketPath())
+	anon := daemon.NewClient(cfg.SocketPath())
 	for trial := 0; trial < trials; trial++ {
 		// Two new files per trial, so every kill lands during real work.
 		var specs []synth.FileSpec
@@ -109,7 +126,20 @@ jobs:
 			fp = points[(trial/2)%len(points)] + "@" + strconv.Itoa(1+rng.IntN(2))
 		}
 		child := startServe(t, cfgPath, fp)
-		waitUp(t, cl, child)
+		waitUp(t, anon, child)
+		// Every restart ends the sessions: log in again.
+		req := service.LoginRequest{Username: "officer.a", Password: password}
+		if first {
+			req.NewPassword, first = "Crash-Test-Pass-91", false
+		}
+		res, err := anon.Login(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.NewPassword != "" {
+			password = req.NewPassword
+		}
+		cl := anon.WithToken(res.Token)
 		go cl.Run(context.Background(), "extract", nil) // dies with the daemon
 		if fp == "" {
 			time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
@@ -126,8 +156,12 @@ jobs:
 
 	// A final, uninterrupted run takes whatever is left; SIGTERM stops it cleanly.
 	child := startServe(t, cfgPath, "")
-	waitUp(t, cl, child)
-	res, err := cl.Run(context.Background(), "extract", nil)
+	waitUp(t, anon, child)
+	login, err := anon.Login(context.Background(), service.LoginRequest{Username: "officer.a", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := anon.WithToken(login.Token).Run(context.Background(), "extract", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +252,8 @@ func waitUp(t *testing.T, cl *daemon.Client, c *childProc) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := cl.Status(context.Background()); err == nil {
-			return
+		if _, err := cl.Status(context.Background()); errors.Is(err, service.ErrUnauthenticated) {
+			return // it answers (and asks who is calling)
 		}
 		select {
 		case <-c.done:

@@ -191,10 +191,19 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 
 	// 3b. The first day: people, not sockets.
 	d.section("The first day: logins, and an officer's account through request → approval → execution")
+	pwDir := filepath.Join(etc, "passwords")
+	if err := os.Mkdir(pwDir, 0o700); err != nil {
+		return err
+	}
 	login := func(user, pw string) (*daemon.Client, string, error) {
 		np := demoPassword()
 		res, err := anon.Login(ctx, service.LoginRequest{Username: user, Password: pw, NewPassword: np})
 		if err != nil {
+			return nil, "", err
+		}
+		// Kept so that the installation can be explored after the demo
+		// (custodian login --password-file etc/passwords/USER).
+		if err := os.WriteFile(filepath.Join(pwDir, user), []byte(np+"\n"), 0o600); err != nil {
 			return nil, "", err
 		}
 		d.say("`custodian login --user %s --new-password-file F`: issued password replaced; session %s", user, res.Session)
@@ -408,7 +417,8 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	}
 	d.say("Ledger: %d events; datasets: %d. Try it on a real server with the README's steps.", st.LedgerSize, st.Datasets)
 	if o.dir != "" {
-		d.say("Everything is kept under %s; run `custodian serve --config %s` to explore it.", dir, cfgPath)
+		d.say("Everything is kept under %s; run `custodian serve --config %s` to explore it,", dir, cfgPath)
+		d.say("and log in as a demo person: custodian login --config %s --user demo.officer --password-file %s", cfgPath, filepath.Join(pwDir, "demo.officer"))
 	}
 	return nil
 }

@@ -110,12 +110,12 @@ func TestPassphraseFileMustBePrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	refused("init", "--config", cfg, "--passphrase-file", pass)
+	refused("init", "--config", cfg, "--passphrase-file", pass, "--admin", "adam", "--supervisor", "sue")
 	if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a refused init created data_dir: %v", err)
 	}
 	setMode(0o600)
-	if out, err := runCLI(t, "init", "--config", cfg, "--passphrase-file", pass); err != nil {
+	if out, err := runCLI(t, "init", "--config", cfg, "--passphrase-file", pass, "--admin", "adam", "--supervisor", "sue", "--issued-passwords", filepath.Join(dir, "issued")); err != nil {
 		t.Fatalf("init with a 0600 passphrase file: %v\n%s", err, out)
 	}
 	setMode(0o644)

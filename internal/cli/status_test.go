@@ -58,6 +58,7 @@ func TestStatusShowsLedgerDamage(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "etc", "custodian.yaml")
 	stop := serveInProcess(t, cfg)
+	demoLogin(t, cfg, "demo.officer")
 	out, err := runCLI(t, "status", "--config", cfg)
 	if err != nil || !strings.Contains(out, "Ledger:") || !strings.Contains(out, "OK") || !strings.Contains(out, "last verified") {
 		t.Fatalf("status of a sound ledger: %v\n%s", err, out)
@@ -87,6 +88,7 @@ func TestStatusShowsLedgerDamage(t *testing.T) {
 	}
 
 	serveInProcess(t, cfg)
+	demoLogin(t, cfg, "demo.officer") // a restart ends every session
 	out, err = runCLI(t, "status", "--config", cfg)
 	if !errors.Is(err, errFailed) || !strings.Contains(out, "DAMAGED") || !strings.Contains(out, "custodian audit verify") || !strings.Contains(out, "incidents") {
 		t.Errorf("status of a damaged ledger must say so and fail: %v\n%s", err, out)

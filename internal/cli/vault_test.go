@@ -52,17 +52,18 @@ func TestVaultVerifyRecordsAReportByThePerson(t *testing.T) {
 		<-served
 		dm.Close()
 	})
-	cl := daemon.NewClient(cfg.SocketPath())
-	if err := waitForDaemon(context.Background(), cl); err != nil {
+	if err := waitForDaemon(context.Background(), daemon.NewClient(cfg.SocketPath())); err != nil {
 		t.Fatal(err)
 	}
+	demoLogin(t, cfgPath, "demo.officer")
+	cl := demoClient(t, cfgPath, "demo.officer")
 	plan, err := cl.ScrubPlan(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	out, err := runCLI(t, "vault", "verify", "--config", cfgPath, "--passphrase-file", pass)
-	if err != nil || !strings.Contains(out, "as a report by "+currentUser()) {
+	if err != nil || !strings.Contains(out, "as your report") {
 		t.Fatalf("vault verify: %v\n%s", err, out)
 	}
 	objs, _ := filepath.Glob(filepath.Join(cfg.VaultDir(), "objects", "*", "*.age"))
@@ -75,11 +76,11 @@ func TestVaultVerifyRecordsAReportByThePerson(t *testing.T) {
 		t.Fatal(err)
 	}
 	tampered := strings.TrimSuffix(filepath.Base(objs[0]), ".age")
-	if out, err := runCLI(t, "vault", "verify", "--config", cfgPath, "--passphrase-file", pass); !errors.Is(err, errFailed) || !strings.Contains(out, "as a report by") {
+	if out, err := runCLI(t, "vault", "verify", "--config", cfgPath, "--passphrase-file", pass); !errors.Is(err, errFailed) || !strings.Contains(out, "as your report") {
 		t.Fatalf("a failed scrub is recorded and exits 1: %v\n%s", err, out)
 	}
 
-	evs, err := cl.Log(context.Background(), 0, 100000)
+	evs, err := demoClient(t, cfgPath, "demo.auditor").Log(context.Background(), 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestVaultVerifyRecordsAReportByThePerson(t *testing.T) {
 	reports = reports[1:]
 	for i, wantFailed := range []string{"", tampered} {
 		d := reports[i].Details
-		if reports[i].Actor != currentUser() || d["reported_by"] != currentUser() || d["objects_checked"] != strconv.Itoa(len(plan.Items)) ||
+		if reports[i].Actor != "demo.officer" || d["reported_by"] != "demo.officer" || d["host_user"] != currentUser() || d["objects_checked"] != strconv.Itoa(len(plan.Items)) ||
 			d["failed_objects"] != wantFailed || len(d["checked_digest"]) != 64 {
 			t.Errorf("report %d: %+v", i, reports[i])
 		}
