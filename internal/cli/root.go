@@ -50,6 +50,16 @@ func Execute() int {
 	defer stop()
 	root := newRoot(os.Stdout, os.Stderr)
 	err := root.ExecuteContext(ctx)
+	code := exitCode(err)
+	if err != nil && !errors.Is(err, errFailed) {
+		fmt.Fprintln(os.Stderr, "custodian:", err)
+	}
+	return code
+}
+
+// exitCode is the exit status of a command's outcome: 0 success, 1 a
+// refusal or failure (the rule or failure on stderr), 2 bad usage.
+func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
@@ -57,10 +67,8 @@ func Execute() int {
 		return exitFailure
 	case errors.As(err, new(usageError)), errors.Is(err, configs.ErrInvalid), errors.Is(err, configs.ErrParse),
 		errors.Is(err, service.ErrInvalid): // the daemon names the field and the fix
-		fmt.Fprintln(os.Stderr, "custodian:", err)
 		return exitUsage
 	default:
-		fmt.Fprintln(os.Stderr, "custodian:", err)
 		return exitFailure
 	}
 }
