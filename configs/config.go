@@ -56,6 +56,9 @@ type Config struct {
 	Verify Verify `yaml:"verify"`
 	// Accounts sets the rules of per-person accounts (accounts.go).
 	Accounts Accounts `yaml:"accounts"`
+	// Checkpoints has the daemon keep signed checkpoints on disk
+	// (checkpoints.go).
+	Checkpoints Checkpoints `yaml:"checkpoints"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -385,6 +388,7 @@ func (c *Config) ApplyDefaults() {
 		c.LogLevel = "info"
 	}
 	c.applyVerifyDefaults()
+	c.applyCheckpointsDefaults()
 	c.applyAccountsDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
@@ -447,6 +451,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	abs(&c.DataDir)
+	abs(&c.Checkpoints.Dir)
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -547,6 +552,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateVerify(&p)
+	c.validateCheckpoints(&p)
 	c.validateAccounts(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"custodian/audit"
+	"custodian/proof"
 	"custodian/service"
 	"custodian/transfer"
 )
@@ -33,6 +34,10 @@ type API interface {
 	ScrubPlan(ctx context.Context, a service.Actor) (service.ScrubPlan, error)
 	RecordScrub(ctx context.Context, a service.Actor, rep service.ScrubReport) (service.Recorded, error)
 	RefuseScrub(ctx context.Context, a service.Actor, why string) error
+	ProveEvent(ctx context.Context, a service.Actor, index int64) (proof.Inclusion, error)
+	ProveConsistency(ctx context.Context, a service.Actor, oldCP, newCP string) (proof.Consistency, error)
+	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
+	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -59,6 +64,10 @@ var routes = []route{
 	{"GET /v1/audit/log", service.ActReadLedger, (*handlers).log},
 	{"GET /v1/vault/scrub-plan", service.ActScrubPlan, (*handlers).scrubPlan},
 	{"POST /v1/vault/verified", service.ActRecordScrub, (*handlers).recordScrub},
+	{"GET /v1/audit/events", service.ActReadLedger, (*handlers).searchEvents},
+	{"GET /v1/audit/proofs/inclusion", service.ActReadLedger, (*handlers).proveEvent},
+	{"POST /v1/audit/proofs/consistency", service.ActReadLedger, (*handlers).proveConsistency},
+	{"GET /v1/audit/checkpoints", service.ActReadLedger, (*handlers).keptCheckpoints},
 }
 
 // handlers serves the routes over one API.

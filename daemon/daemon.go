@@ -217,6 +217,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	c.Start()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.verifyLoop(runCtx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.checkpointLoop(runCtx) }()
 
 	srv := &http.Server{
 		Handler:           d.handler(runCtx),
