@@ -294,8 +294,8 @@ type Options struct {
 
 // Result is what a proof file proves.
 type Result struct {
-	Kind       string // "inclusion" or "consistency"
-	KeyTrusted bool   // the file's key equals the one given in Options
+	Kind        string // "inclusion" or "consistency"
+	KeyTrusted  bool   // the file's key equals the one given in Options
 	VerifierKey string
 	// Inclusion: the event, its leaf and the tree it is in.
 	Index int64
