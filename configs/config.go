@@ -58,6 +58,9 @@ type Config struct {
 	Accounts Accounts `yaml:"accounts"`
 	// Listen, if set, serves the API over HTTPS too (listen.go).
 	Listen *Listen `yaml:"listen"`
+	// Checkpoints has the daemon keep signed checkpoints on disk
+	// (checkpoints.go).
+	Checkpoints Checkpoints `yaml:"checkpoints"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -387,6 +390,7 @@ func (c *Config) ApplyDefaults() {
 		c.LogLevel = "info"
 	}
 	c.applyVerifyDefaults()
+	c.applyCheckpointsDefaults()
 	c.applyAccountsDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
@@ -449,6 +453,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	abs(&c.DataDir)
+	abs(&c.Checkpoints.Dir)
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -549,6 +554,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateVerify(&p)
+	c.validateCheckpoints(&p)
 	c.validateAccounts(&p)
 	c.validateListen(&p)
 	if len(c.Jobs) == 0 {

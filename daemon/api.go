@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"custodian/audit"
+	"custodian/proof"
 	"custodian/service"
 	"custodian/transfer"
 )
@@ -50,6 +51,10 @@ type API interface {
 	Reject(ctx context.Context, a service.Actor, id, reason string) (service.RequestView, error)
 	CancelRequest(ctx context.Context, a service.Actor, id string) (service.RequestView, error)
 	ExecuteRequest(ctx context.Context, a service.Actor, id string) (service.Executed, error)
+	ProveEvent(ctx context.Context, a service.Actor, index int64) (proof.Inclusion, error)
+	ProveConsistency(ctx context.Context, a service.Actor, oldCP, newCP string) (proof.Consistency, error)
+	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
+	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -98,6 +103,10 @@ var routes = []route{
 	{"POST /v1/requests/{id}/reject", service.ActDecideRequest, (*handlers).reject, false},
 	{"POST /v1/requests/{id}/cancel", service.ActCancelRequest, (*handlers).cancelRequest, false},
 	{"POST /v1/requests/{id}/execute", service.ActExecuteRequest, (*handlers).executeRequest, false},
+	{"GET /v1/audit/events", service.ActReadLedger, (*handlers).searchEvents, false},
+	{"GET /v1/audit/proofs/inclusion", service.ActReadLedger, (*handlers).proveEvent, false},
+	{"POST /v1/audit/proofs/consistency", service.ActReadLedger, (*handlers).proveConsistency, false},
+	{"GET /v1/audit/checkpoints", service.ActReadLedger, (*handlers).keptCheckpoints, false},
 }
 
 // handlers serves the routes over one API.

@@ -14,11 +14,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"custodian/audit"
+	"custodian/proof"
 	"custodian/service"
 	"custodian/transfer"
 )
@@ -338,4 +341,43 @@ func (c *Client) CancelRequest(ctx context.Context, id string) (service.RequestV
 func (c *Client) ExecuteRequest(ctx context.Context, id string) (service.Executed, error) {
 	var x service.Executed
 	return x, c.postJSON(ctx, "/v1/requests/"+url.PathEscape(id)+"/execute", struct{}{}, &x)
+}
+
+// SearchEvents returns one page of the events that match q.
+func (c *Client) SearchEvents(ctx context.Context, q service.EventQuery) (service.EventPage, error) {
+	v := url.Values{}
+	v.Set("from", strconv.FormatInt(q.From, 10))
+	v.Set("limit", strconv.Itoa(q.Limit))
+	for k, s := range map[string]string{"actor": q.Actor, "dataset": q.Dataset, "type": q.Type, "purpose": q.Purpose, "unit": q.Unit} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if !q.Since.IsZero() {
+		v.Set("since", q.Since.Format(time.RFC3339Nano))
+	}
+	if !q.Until.IsZero() {
+		v.Set("until", q.Until.Format(time.RFC3339Nano))
+	}
+	var p service.EventPage
+	return p, c.getJSON(ctx, "/v1/audit/events?"+v.Encode(), &p)
+}
+
+// ProveEvent returns event index with its inclusion proof.
+func (c *Client) ProveEvent(ctx context.Context, index int64) (proof.Inclusion, error) {
+	var p proof.Inclusion
+	return p, c.getJSON(ctx, "/v1/audit/proofs/inclusion?index="+strconv.FormatInt(index, 10), &p)
+}
+
+// ProveConsistency returns the consistency proof between two checkpoints
+// of the ledger; an empty newCP means the current one.
+func (c *Client) ProveConsistency(ctx context.Context, oldCP, newCP string) (proof.Consistency, error) {
+	var p proof.Consistency
+	return p, c.postJSON(ctx, "/v1/audit/proofs/consistency", ConsistencyRequest{Old: oldCP, New: newCP}, &p)
+}
+
+// KeptCheckpoints lists the checkpoints the daemon kept.
+func (c *Client) KeptCheckpoints(ctx context.Context) ([]proof.Kept, error) {
+	var ks []proof.Kept
+	return ks, c.getJSON(ctx, "/v1/audit/checkpoints", &ks)
 }

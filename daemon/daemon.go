@@ -226,6 +226,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.verifyLoop(runCtx) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.sweepLoop(runCtx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.checkpointLoop(runCtx) }()
 
 	handler := d.handler(runCtx)
 	srv := &http.Server{

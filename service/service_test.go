@@ -61,6 +61,8 @@ func events(t *testing.T, s *Service, typ audit.EventType) []audit.Event {
 	return out
 }
 
+var auditor = Actor{Name: "auditor.a", Roles: []accounts.Role{accounts.RoleAuditor}}
+
 var officer = Actor{Name: "officer.a", Roles: []accounts.Role{accounts.RoleOfficer}, Origin: Origin{Via: "socket", HostUser: "custodian", UID: 1000}}
 
 // TestReleaseFollowsTheCustodyTable: a held change file becomes verified, a

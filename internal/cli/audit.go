@@ -6,26 +6,31 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"custodian/audit"
 	"custodian/daemon"
+	"custodian/service"
 )
 
 func newAuditCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{Use: "audit", Short: "Verify, export and read the custody ledger"}
 	var (
 		db, cpFile, vkey string
+		cosigned         []string
+		cosignerKey      string
 		asJSON           bool
 		out              string
 		from             int64
 		limit            int
 	)
 	verify := &cobra.Command{
-		Use:   "verify (--config FILE | --db FILE) [--checkpoint FILE] [--verifier-key KEY|FILE]",
+		Use:   "verify (--config FILE | --db FILE) [--checkpoint FILE] [--verifier-key KEY|FILE] [--cosigned FILE... --cosigner-key KEY|FILE]",
 		Short: "Recompute the whole ledger and name the first entry that does not match",
 		Long: `verify recomputes every event's Merkle leaf, the tree, the signed checkpoint and
 every dataset's state from the events, and names the first entry that does not
@@ -33,8 +38,10 @@ match. With --config it asks the running daemon (or, when none runs, opens the
 ledger itself read-only). With --db it checks an exported copy offline.
 --checkpoint FILE proves the ledger still contains everything that earlier
 checkpoint covered (it only grew); --verifier-key gives the key the auditors
-hold (default: the key recorded in the ledger itself). Exit status 1 on any
-problem.`,
+hold (default: the key recorded in the ledger itself). --cosigned FILE (with
+--cosigner-key) checks, for each checkpoint an auditor cosigned (custodian audit
+cosign), both signatures and that the ledger still contains everything it
+covered: a rewritten or truncated ledger fails. Exit status 1 on any problem.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := audit.VerifyOptions{}
@@ -51,6 +58,9 @@ problem.`,
 					return err
 				}
 				opts.VerifierKey = k
+			}
+			if len(cosigned) > 0 || cosignerKey != "" {
+				return g.runVerifyCosigned(cmd, db, cosigned, cosignerKey, opts.VerifierKey)
 			}
 			var rep *audit.Report
 			var err error
@@ -82,6 +92,8 @@ problem.`,
 	verify.Flags().StringVar(&cpFile, "checkpoint", "", "a kept signed checkpoint the ledger must still contain")
 	verify.Flags().StringVar(&vkey, "verifier-key", "", "the ledger's verifier key, or a file holding it")
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	verify.Flags().StringArrayVar(&cosigned, "cosigned", nil, "a checkpoint cosigned by an auditor: the ledger must still contain everything it covered (repeatable)")
+	verify.Flags().StringVar(&cosignerKey, "cosigner-key", "", "the auditor's verifier key (custodian audit keygen), or a file holding it; needed with --cosigned")
 
 	export := &cobra.Command{
 		Use:   "export --config FILE --out FILE",
@@ -124,32 +136,82 @@ problem.`,
 		},
 	}
 
+	var q service.EventQuery
+	var since, until string
+	var asCSV bool
 	logCmd := &cobra.Command{
-		Use:   "log --config FILE [--from N] [--limit N] [--json]",
-		Short: "Print ledger events",
-		Args:  cobra.NoArgs,
+		Use:   "log --config FILE [--since T] [--until T] [--actor NAME] [--dataset ID] [--type PREFIX] [--purpose P] [--unit U] [--from N] [--limit N] [--json|--csv]",
+		Short: "Print ledger events, filtered by time, person, dataset, event type, purpose and unit",
+		Long: `log prints the ledger's events that match every filter given, in index order,
+from index --from on, at most --limit of them. When more may follow, it prints
+the command for the next page on stderr. --since and --until take RFC 3339 times
+or local dates (YYYY-MM-DD; --until includes that whole day). --type matches a
+prefix of the event type (dataset. for every dataset event). --purpose matches
+the purpose in an event's details or dataset state; --unit the unit in its
+details. --json prints the events as a JSON array, --csv as CSV.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON && asCSV {
+				return usageError{errors.New("--json and --csv: choose one")}
+			}
+			var err error
+			if q.Since, err = parseWhen("--since", since, false); err != nil {
+				return err
+			}
+			if q.Until, err = parseWhen("--until", until, true); err != nil {
+				return err
+			}
+			q.From, q.Limit = from, limit
 			cl, err := g.client()
 			if err != nil {
 				return err
 			}
-			evs, err := cl.Log(cmd.Context(), from, limit)
+			page, err := cl.SearchEvents(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
 			g.warnLedger(cl)
-			if asJSON {
-				return writeJSON(g.stdout, evs)
+			switch {
+			case asJSON:
+				err = writeJSON(g.stdout, page.Events)
+			case asCSV:
+				err = printEventsCSV(g.stdout, page.Events)
+			default:
+				printEvents(g.stdout, page.Events)
 			}
-			printEvents(g.stdout, evs)
+			if err != nil {
+				return err
+			}
+			if page.Next != nil {
+				args := []string{"custodian audit log", "--from", strconv.FormatInt(*page.Next, 10), "--limit", strconv.Itoa(limit)}
+				cmd.Flags().Visit(func(f *pflag.Flag) {
+					switch {
+					case f.Name == "from" || f.Name == "limit":
+					case f.Value.Type() == "bool":
+						args = append(args, "--"+f.Name)
+					default:
+						args = append(args, "--"+f.Name, shellQuote(f.Value.String()))
+					}
+				})
+				fmt.Fprintf(g.stderr, "more events may follow (%d scanned); next page: %s\n", page.Scanned, strings.Join(args, " "))
+			}
 			return nil
 		},
 	}
-	logCmd.Flags().Int64Var(&from, "from", 0, "first event index")
-	logCmd.Flags().IntVar(&limit, "limit", 1000, "number of events (1 to 100000)")
+	logCmd.Flags().Int64Var(&from, "from", 0, "first event index to look at")
+	logCmd.Flags().IntVar(&limit, "limit", 1000, "at most this many events (1 to 100000)")
 	logCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	logCmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
+	logCmd.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
+	logCmd.Flags().StringVar(&until, "until", "", "only events before this time (RFC 3339), or on or before this date (YYYY-MM-DD)")
+	logCmd.Flags().StringVar(&q.Actor, "actor", "", "only events by this person (account name, or system:...)")
+	logCmd.Flags().StringVar(&q.Dataset, "dataset", "", "only events of this dataset ID")
+	logCmd.Flags().StringVar(&q.Type, "type", "", "only event types starting with this (e.g. dataset. or access.refused)")
+	logCmd.Flags().StringVar(&q.Purpose, "purpose", "", "only events whose details or dataset name this purpose")
+	logCmd.Flags().StringVar(&q.Unit, "unit", "", "only events whose details name this unit")
 
 	c.AddCommand(verify, export, checkpoint, logCmd)
+	c.AddCommand(newProveCmd(g), newConsistencyCmd(g), newCheckProofCmd(g), newCheckpointsCmd(g), newKeygenCmd(g), newCosignCmd(g))
 	return c
 }
 
@@ -216,4 +278,72 @@ func exportTo(ctx context.Context, cl *daemon.Client, out string) (int64, error)
 		return 0, err
 	}
 	return n, os.Rename(f.Name(), out)
+}
+
+// shellQuote quotes a flag value for the next-page hint when needed.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// runVerifyCosigned is audit verify --cosigned: offline on --db, else
+// through the daemon (or the ledger file when no daemon runs).
+func (g *globals) runVerifyCosigned(cmd *cobra.Command, db string, files []string, cosignerKey, ledgerKey string) error {
+	if len(files) == 0 || cosignerKey == "" {
+		return usageError{errors.New("--cosigned FILE and --cosigner-key KEY go together")}
+	}
+	ck, err := readKeyArg(cosignerKey)
+	if err != nil {
+		return err
+	}
+	var verify func(audit.VerifyOptions) (*audit.Report, error)
+	var keyOf func() (string, error)
+	switch {
+	case db != "":
+		verify = func(o audit.VerifyOptions) (*audit.Report, error) { return verifyFile(db, o) }
+		keyOf = func() (string, error) {
+			l, err := openLedgerFile(db)
+			if err != nil {
+				return "", err
+			}
+			defer l.Close()
+			return l.VerifierKey()
+		}
+	case g.configPath != "":
+		verify = func(o audit.VerifyOptions) (*audit.Report, error) { return g.verifyInstalled(cmd.Context(), o) }
+		keyOf = func() (string, error) {
+			cfg, err := g.config()
+			if err != nil {
+				return "", err
+			}
+			cl, err := g.client()
+			if err != nil {
+				return "", err
+			}
+			_, vk, err := cl.Checkpoint(cmd.Context())
+			if errors.Is(err, daemon.ErrNotRunning) {
+				b, rerr := os.ReadFile(cfg.VerifierKeyPath())
+				return strings.TrimSpace(string(b)), rerr
+			}
+			return vk, err
+		}
+	default:
+		return usageError{errors.New("give --config FILE (the installation) or --db FILE (an exported copy)")}
+	}
+	fromLedger := ledgerKey == ""
+	if fromLedger {
+		if ledgerKey, err = keyOf(); err != nil {
+			return err
+		}
+	}
+	ok, err := g.verifyCosigned(files, ck, ledgerKey, fromLedger, verify)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errFailed
+	}
+	return nil
 }

@@ -1,0 +1,160 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"custodian/audit"
+	"custodian/proof"
+)
+
+// This file holds the auditor's reads: proofs an auditor keeps and checks
+// offline, the checkpoints the daemon keeps, and the filtered event log.
+// All are reads of the ledger (ActReadLedger) and record nothing.
+
+// ProveEvent returns event index with its inclusion proof against the
+// ledger's latest signed checkpoint, checked before it is returned.
+func (s *Service) ProveEvent(ctx context.Context, a Actor, index int64) (proof.Inclusion, error) {
+	if err := s.authorize(a, ActReadLedger, Resource{Kind: "ledger"}); err != nil {
+		return proof.Inclusion{}, err
+	}
+	if index < 0 {
+		return proof.Inclusion{}, fmt.Errorf("%w: index: give an event index (0 or more); find one with `custodian audit log` or `custodian dataset timeline ID`", ErrInvalid)
+	}
+	p, err := proof.Prove(s.Ledger, index)
+	return p, proofError(err)
+}
+
+// ProveConsistency returns the consistency proof between two checkpoints
+// of the ledger (note texts); an empty newCP means the current checkpoint.
+func (s *Service) ProveConsistency(ctx context.Context, a Actor, oldCP, newCP string) (proof.Consistency, error) {
+	if err := s.authorize(a, ActReadLedger, Resource{Kind: "ledger"}); err != nil {
+		return proof.Consistency{}, err
+	}
+	if strings.TrimSpace(oldCP) == "" {
+		return proof.Consistency{}, fmt.Errorf("%w: old: give the old checkpoint (the signed note text)", ErrInvalid)
+	}
+	p, err := proof.ProveConsistency(s.Ledger, []byte(oldCP), []byte(newCP))
+	return p, proofError(err)
+}
+
+func proofError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, proof.ErrArgument):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errors.Is(err, proof.ErrMismatch):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+// KeptCheckpoints lists the checkpoints the daemon kept (checkpoints.dir).
+func (s *Service) KeptCheckpoints(ctx context.Context, a Actor) ([]proof.Kept, error) {
+	if err := s.authorize(a, ActReadLedger, Resource{Kind: "ledger"}); err != nil {
+		return nil, err
+	}
+	return proof.ListKept(s.config().CheckpointDir())
+}
+
+// EventQuery selects ledger events. Empty fields select everything.
+type EventQuery struct {
+	From  int64 `json:"from"`  // first index scanned
+	Limit int   `json:"limit"` // at most this many events returned
+	// Since and Until bound the event time: Since <= time < Until.
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	Actor string    `json:"actor,omitempty"`
+	// Dataset is a dataset ID: events on its timeline.
+	Dataset string `json:"dataset,omitempty"`
+	// Type is a prefix of the event type: "dataset." or "dataset.released".
+	Type string `json:"type,omitempty"`
+	// Purpose matches details "purpose" or the purpose of the dataset state
+	// an event records; Unit matches details "unit".
+	Purpose string `json:"purpose,omitempty"`
+	Unit    string `json:"unit,omitempty"`
+}
+
+// EventPage is one page of a search.
+type EventPage struct {
+	Events []EventView `json:"events"`
+	// Next is the index the next page starts from; absent when the scan
+	// reached the end of the ledger.
+	Next *int64 `json:"next,omitempty"`
+	// Scanned is the number of events looked at.
+	Scanned int64 `json:"scanned"`
+}
+
+// MaxScan bounds the events one search looks at; a page that stops there
+// has fewer events and a Next to continue from.
+const MaxScan = 1_000_000
+
+const scanChunk = 4096
+
+func (q EventQuery) match(ev *audit.Event) bool {
+	switch {
+	case !q.Since.IsZero() && ev.Time.Before(q.Since),
+		!q.Until.IsZero() && !ev.Time.Before(q.Until),
+		q.Actor != "" && ev.Actor != q.Actor,
+		q.Dataset != "" && ev.DatasetID != q.Dataset,
+		q.Type != "" && !strings.HasPrefix(string(ev.Type), q.Type),
+		q.Unit != "" && ev.Details["unit"] != q.Unit:
+		return false
+	}
+	if q.Purpose != "" && ev.Details["purpose"] != q.Purpose && (ev.Dataset == nil || ev.Dataset.Purpose != q.Purpose) {
+		return false
+	}
+	return true
+}
+
+// SearchEvents returns up to q.Limit events from index q.From on that
+// match every filter of q, in index order.
+func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (EventPage, error) {
+	if err := s.authorize(a, ActReadLedger, Resource{Kind: "ledger"}); err != nil {
+		return EventPage{}, err
+	}
+	if q.From < 0 {
+		return EventPage{}, fmt.Errorf("%w: from: %d is not an event index (0 or more)", ErrInvalid, q.From)
+	}
+	if q.Limit < 1 || q.Limit > MaxLogLimit {
+		return EventPage{}, fmt.Errorf("%w: limit: %d is out of range; use 1 to %d", ErrInvalid, q.Limit, MaxLogLimit)
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return EventPage{}, fmt.Errorf("%w: since (%s) must be before until (%s)", ErrInvalid, q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
+	}
+	page := EventPage{Events: []EventView{}}
+	at := q.From
+	for page.Scanned < MaxScan {
+		if err := ctx.Err(); err != nil {
+			return EventPage{}, err
+		}
+		evs, err := s.Ledger.Events(at, int(min(scanChunk, MaxScan-page.Scanned)))
+		if err != nil {
+			return EventPage{}, err
+		}
+		if len(evs) == 0 {
+			return page, nil // the end
+		}
+		for i := range evs {
+			page.Scanned++
+			at = evs[i].Index + 1
+			if !q.match(&evs[i]) {
+				continue
+			}
+			page.Events = append(page.Events, ViewEvent(evs[i]))
+			if len(page.Events) == q.Limit {
+				if n, err := s.Ledger.Size(); err == nil && at >= n {
+					return page, nil
+				}
+				page.Next = &at
+				return page, nil
+			}
+		}
+	}
+	page.Next = &at
+	return page, nil
+}
