@@ -88,6 +88,13 @@ const (
 	// EvAccessRefused records an action the rules refused: who asked,
 	// what, on which resource, and the rule.
 	EvAccessRefused EventType = "access.refused"
+
+	// EvBackupCreated: a backup of the installation was written (its
+	// ledger snapshot is the ledger before this event).
+	EvBackupCreated EventType = "backup.created"
+	// EvBackupRestored: an installation was rebuilt from a backup; the
+	// first event of the restored ledger after the backup's snapshot.
+	EvBackupRestored EventType = "backup.restored"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -129,6 +136,7 @@ var catalogue = func() map[EventType]bool {
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,
 		EvVaultRecovered, EvVaultVerified, EvVaultObjectFailed, EvVaultScrubReported, EvVaultScrubReportRefused,
 		EvAuditVerified, EvAuditExported, EvLedgerWriteResumed, EvAccessRefused,
+		EvBackupCreated, EvBackupRestored,
 	} {
 		m[t] = true
 	}

@@ -111,7 +111,7 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 	d := &Daemon{Config: cfg, Ledger: led, Vault: v, Log: log}
 	d.health = newHealth(d, signer.(audit.KeyedSigner).VerifierKey())
 	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log, Record: d.health.record}
-	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log,
+	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log, Signer: signer, Vault: v,
 		Recorder:     func(ev audit.Event) error { d.health.record(ev); return nil },
 		Gate:         d.health.refusal,
 		LedgerHealth: d.health.status,

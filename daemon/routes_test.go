@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/configs"
 	"custodian/service"
 	"custodian/transfer"
@@ -77,6 +78,11 @@ func (f *fakeAPI) RefuseScrub(context.Context, service.Actor, string) error {
 	return nil
 }
 
+func (f *fakeAPI) Backup(context.Context, service.Actor, string, func(backup.Progress)) (*backup.Result, error) {
+	f.call("Backup")
+	return &backup.Result{}, nil
+}
+
 // routeRequest makes a well-formed request for a route pattern.
 func routeRequest(pattern string) *http.Request {
 	method, path, _ := strings.Cut(pattern, " ")
@@ -103,7 +109,7 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActShowDataset: {"Dataset"}, service.ActRelease: {"Release"}, service.ActRepull: {"Repull"},
 		service.ActVerifyLedger: {"VerifyLedger"}, service.ActExportLedger: {"ExportLedger"},
 		service.ActReadLedger: {"Checkpoint", "Events"}, service.ActScrubPlan: {"ScrubPlan"},
-		service.ActRecordScrub: {"RecordScrub"},
+		service.ActRecordScrub: {"RecordScrub"}, service.ActBackup: {"Backup"},
 	}
 	seen := map[service.Action]bool{}
 	for _, rt := range routes {

@@ -30,11 +30,14 @@ const (
 	ActReadLedger   Action = "audit.read"
 	ActScrubPlan    Action = "vault.scrub_plan"
 	ActRecordScrub  Action = "vault.record_scrub"
+	// ActBackup writes a backup of the installation (ledger snapshot,
+	// vault ciphertext, keys, configuration) into a directory.
+	ActBackup Action = "installation.backup"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
-	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub}
+	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub, ActBackup}
 
 // Resource is what an action touches: a job, a dataset, the ledger, the
 // vault or the daemon itself.

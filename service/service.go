@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/mod/sumdb/note"
 
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/transfer"
+	"custodian/vault"
 )
 
 // Service applies custodian's use cases. Its methods are safe for
@@ -49,6 +51,12 @@ type Service struct {
 	// gave): the daemon then runs its own full check, which decides
 	// whether the ledger is damaged.
 	OnVerifyFailure func(a Actor) error
+
+	// Signer is the ledger's key, which signs backup manifests, and Vault
+	// the vault (public key only), which seals the signing key in a
+	// backup. The daemon sets both; without them Backup is unavailable.
+	Signer note.Signer
+	Vault  *vault.Vault
 
 	// Now is replaced in tests.
 	Now func() time.Time

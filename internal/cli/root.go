@@ -96,6 +96,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 	root.AddCommand(
 		newInitCmd(g), newServeCmd(g), newStatusCmd(g), newJobCmd(g), newDatasetCmd(g),
 		newAuditCmd(g), newVaultCmd(g), newConfigCmd(g), newDemoCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
 	)
 	return root
 }
