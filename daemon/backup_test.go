@@ -446,4 +446,3 @@ func TestRolledBackRestoreDetected(t *testing.T) {
 		t.Fatalf("the restored installation does not open: %v", err)
 	}
 }
-

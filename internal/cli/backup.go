@@ -43,7 +43,7 @@ backup: keep them with the agency's other credentials.
 Progress goes to stderr on a terminal. The summary ends with the backup's ID
 (bk-LEDGERSIZE-MANIFESTHASH) on the last line. Check a backup with
 custodian backup verify DIR; rebuild an installation with custodian restore.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError{errors.New("--out DIR is required")}
@@ -151,7 +151,7 @@ func newBackupVerifyCmd(g *globals) *cobra.Command {
     against the ledger (size, SHA-256, records), and the sealed signing key
     against the verifier key.
 Exit status 1 on any problem.`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cp, vkey, pass, err := trust.read(g, trust.passFile != "" || os.Getenv("CUSTODIAN_PASSPHRASE_FILE") != "")
 			if err != nil {
@@ -211,7 +211,7 @@ The configuration is yours (--config): the backup's copy is in
 DIR/snapshot-N/config/ to compare with. Source SSH keys are not in a backup.
 Afterwards: custodian serve, custodian audit verify, custodian vault verify.
 A later job run pulls nothing the backup's ledger had received.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" {
 				return usageError{errors.New("--from DIR is required")}
@@ -243,4 +243,14 @@ A later job run pulls nothing the backup's ledger had received.`,
 	trust.flags(c, "file holding the vault passphrase, which unseals the signing key (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (with \"id\")")
 	return c
+}
+
+// usageArgs makes an argument count error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return usageError{fmt.Errorf("%w\nrun `%s --help` for usage", err, c.CommandPath())}
+		}
+		return nil
+	}
 }

@@ -31,7 +31,7 @@ it. Run it as the service account. Each finding is ok, warn or fail:
 It works with the daemon running or stopped and never opens the ledger for
 writing; what needs the ledger while the daemon holds it comes from the
 daemon's API. Exit status 1 on any failure.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, cfg, err := g.client()
 			if err != nil {
