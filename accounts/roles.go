@@ -51,7 +51,8 @@ func (r Role) Known() bool { return slices.Contains(Roles, r) }
 //     metadata and the scrub plan (the list of objects and digests the
 //     ledger refers to, to compare with a scrub report); not the scrub
 //     itself, which decrypts data;
-//   - admin: status only;
+//   - admin: status and backups (a backup copies ciphertext and sealed
+//     keys; it decrypts nothing);
 //   - director: status and one dataset's metadata.
 var matrix = map[service.Action][]Role{
 	service.ActStatus:       {RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDirector, RoleContractor},
@@ -65,6 +66,7 @@ var matrix = map[service.Action][]Role{
 	service.ActExportLedger: {RoleAuditor},
 	service.ActScrubPlan:    {RoleOfficer, RoleAuditor, RoleContractor},
 	service.ActRecordScrub:  {RoleOfficer, RoleContractor},
+	service.ActBackup:       {RoleAdmin},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

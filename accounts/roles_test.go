@@ -31,6 +31,7 @@ func TestRoleMatrix(t *testing.T) {
 		service.ActExportLedger: {A},
 		service.ActScrubPlan:    {O, A, C},
 		service.ActRecordScrub:  {O, C},
+		service.ActBackup:       {M},
 	}
 	if len(want) != len(service.Actions) {
 		t.Fatalf("the expected matrix has %d actions, service.Actions %d: write the new action's row here", len(want), len(service.Actions))
