@@ -111,6 +111,12 @@ const (
 	EvRequestCancelled EventType = "request.cancelled"
 	EvRequestExpired   EventType = "request.expired"
 	EvRequestExecuted  EventType = "request.executed"
+	// EvBackupCreated: a backup of the installation was written (its
+	// ledger snapshot is the ledger before this event).
+	EvBackupCreated EventType = "backup.created"
+	// EvBackupRestored: an installation was rebuilt from a backup; the
+	// first event of the restored ledger after the backup's snapshot.
+	EvBackupRestored EventType = "backup.restored"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -156,6 +162,7 @@ var catalogue = func() map[EventType]bool {
 		EvAccountUnlocked, EvAccountRecovered, EvAccountPasswordChanged, EvAccountTOTPEnrolled,
 		EvLoginSucceeded, EvLoginFailed, EvSessionRevoked,
 		EvRequestFiled, EvRequestApproved, EvRequestRejected, EvRequestCancelled, EvRequestExpired, EvRequestExecuted,
+		EvBackupCreated, EvBackupRestored,
 	} {
 		m[t] = true
 	}

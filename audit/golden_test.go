@@ -36,6 +36,7 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvAccountUnlocked, audit.EvAccountRecovered, audit.EvAccountPasswordChanged, audit.EvAccountTOTPEnrolled,
 	audit.EvLoginSucceeded, audit.EvLoginFailed, audit.EvSessionRevoked,
 	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
+	audit.EvBackupCreated, audit.EvBackupRestored,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.

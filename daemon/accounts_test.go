@@ -62,8 +62,11 @@ func TestRouteRoleMatrix(t *testing.T) {
 				}
 			}
 			_, err := cl.do(ctx, method, path, strings.NewReader(body))
-			if rt.pattern == "POST /v1/jobs/{name}/run" { // refusals come in the stream
+			switch rt.pattern { // refusals come in the stream
+			case "POST /v1/jobs/{name}/run":
 				_, err = cl.Run(ctx, "extract", nil)
+			case "POST /v1/backup":
+				_, err = cl.Backup(ctx, "/nonexistent/backup", nil)
 			}
 			refusedByRole := errors.Is(err, service.ErrForbidden) && strings.Contains(err.Error(), "role:")
 			if rt.public {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/proof"
 	"custodian/service"
 	"custodian/transfer"
@@ -55,6 +56,7 @@ type API interface {
 	ProveConsistency(ctx context.Context, a service.Actor, oldCP, newCP string) (proof.Consistency, error)
 	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
 	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
+	Backup(ctx context.Context, a service.Actor, dir string, progress func(backup.Progress)) (*backup.Result, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -107,6 +109,7 @@ var routes = []route{
 	{"GET /v1/audit/proofs/inclusion", service.ActReadLedger, (*handlers).proveEvent, false},
 	{"POST /v1/audit/proofs/consistency", service.ActReadLedger, (*handlers).proveConsistency, false},
 	{"GET /v1/audit/checkpoints", service.ActReadLedger, (*handlers).keptCheckpoints, false},
+	{"POST /v1/backup", service.ActBackup, (*handlers).backup, false},
 }
 
 // handlers serves the routes over one API.
@@ -602,5 +605,62 @@ func (h *handlers) executeRequest(w http.ResponseWriter, r *http.Request, a serv
 		return err
 	}
 	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+// BackupRequest names the directory the daemon writes a backup into.
+type BackupRequest struct {
+	Out string `json:"out"`
+}
+
+// BackupMessage is one line of a backup's NDJSON stream: progress, then
+// the result or an error.
+type BackupMessage struct {
+	Progress *backup.Progress `json:"progress,omitempty"`
+	Result   *backup.Result   `json:"result,omitempty"`
+	Error    *service.Problem `json:"error,omitempty"`
+}
+
+// backup writes a backup and streams progress, then the result. Like a
+// run, it belongs to the daemon: shutdown waits for it (or cancels it)
+// before the ledger closes.
+func (h *handlers) backup(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	var req BackupRequest
+	if err := decode(w, r, 64<<10, &req, true); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	gone := false
+	send := func(m BackupMessage) {
+		if gone {
+			return
+		}
+		if err := enc.Encode(m); err != nil {
+			gone = true
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	var last time.Time
+	progress := func(p backup.Progress) {
+		if time.Since(last) > 200*time.Millisecond || p.Objects == p.ObjectsTotal {
+			last = time.Now()
+			send(BackupMessage{Progress: &p})
+		}
+	}
+	h.wg.Add(1)
+	defer h.wg.Done()
+	res, err := h.api.Backup(h.runCtx, a, req.Out, progress)
+	if err != nil {
+		p := service.ProblemOf(err)
+		send(BackupMessage{Error: &p})
+		return nil
+	}
+	send(BackupMessage{Result: res})
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/proof"
 	"custodian/service"
 	"custodian/transfer"
@@ -380,4 +381,39 @@ func (c *Client) ProveConsistency(ctx context.Context, oldCP, newCP string) (pro
 func (c *Client) KeptCheckpoints(ctx context.Context) ([]proof.Kept, error) {
 	var ks []proof.Kept
 	return ks, c.getJSON(ctx, "/v1/audit/checkpoints", &ks)
+}
+
+// Backup asks the daemon to write a backup into dir (absolute; the daemon,
+// running as the service account, writes it) and waits for the result,
+// passing progress reports to progress (may be nil).
+func (c *Client) Backup(ctx context.Context, dir string, progress func(backup.Progress)) (*backup.Result, error) {
+	b, err := json.Marshal(BackupRequest{Out: dir})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/v1/backup", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var m BackupMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("reading the daemon's answer: %w", err)
+		}
+		switch {
+		case m.Error != nil:
+			return nil, service.ErrorFromProblem(*m.Error)
+		case m.Result != nil:
+			return m.Result, nil
+		case m.Progress != nil && progress != nil:
+			progress(*m.Progress)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("the daemon closed the connection before the backup finished")
 }

@@ -12,9 +12,11 @@
 // 0600, in a 0700 directory). Reload (SIGHUP) swaps in a re-read
 // configuration for runs that start afterwards.
 //
-// Every API request is attributed to a person: the peer credentials of the
-// socket connection (SO_PEERCRED) name the local account that called. The API
-// is thin: each route decodes, calls one method of the service layer
+// Every API request but login is made by one logged-in person: the bearer
+// session token names them (the service's Authenticate); over the Unix
+// socket the peer credentials (SO_PEERCRED) add the host account, kernel
+// vouched. The same API is served over HTTPS when configured (TLS only). The
+// API is thin: each route decodes, calls one method of the service layer
 // (package service) with that Actor, and encodes; the service authorizes,
 // applies the custody rules and records on the ledger. The daemon's own
 // events (start, stop, reload, recovery) take the service's one path too.
@@ -111,7 +113,7 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 	d := &Daemon{Config: cfg, Ledger: led, Vault: v, Log: log}
 	d.health = newHealth(d, signer.(audit.KeyedSigner).VerifierKey())
 	d.Runner = &transfer.Runner{Config: cfg, Ledger: led, Store: transfer.VaultStore{V: v}, Log: log, Record: d.health.record}
-	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log,
+	d.Service = &service.Service{Ledger: led, Runner: d.Runner, Logger: log, Signer: signer, Vault: v,
 		Recorder:     func(ev audit.Event) error { d.health.record(ev); return nil },
 		Gate:         d.health.refusal,
 		LedgerHealth: d.health.status,

@@ -300,3 +300,19 @@ func CheckSourceSecrets(cfg *configs.Config) error {
 	}
 	return nil
 }
+
+// CheckDataDir applies the StrictModes checks that init and serve apply to
+// data_dir, its parents and everything in it (see checkDataDir), for
+// custodian doctor.
+func CheckDataDir(cfg *configs.Config) error { return checkDataDir(cfg) }
+
+// CheckConfigFile refuses a configuration file that someone other than root
+// or the service account owns or can write: it names the keys and the
+// sources custodian trusts.
+func CheckConfigFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	return checkOwnedNotWritable("configuration file", path, fi)
+}

@@ -15,6 +15,7 @@ import (
 
 	"custodian/accounts"
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/configs"
 	"custodian/proof"
 	"custodian/service"
@@ -157,11 +158,17 @@ func (f *fakeAPI) ExecuteRequest(context.Context, service.Actor, string) (servic
 // than a reason.
 var routeBodies = map[string]string{
 	"POST /v1/login":                    `{"username": "officer.a", "password": "Some-Password-1"}`,
+	"POST /v1/backup":                   `{"out": "/nonexistent/backup"}`,
 	"POST /v1/audit/verify":             `{}`,
 	"POST /v1/audit/proofs/consistency": `{"old": "not a checkpoint"}`,
 	"POST /v1/account/password":         `{"password": "Some-Password-1", "new_password": "Other-Password-2"}`,
 	"POST /v1/account/totp/confirm":     `{"code": "123456"}`,
 	"POST /v1/requests/account":         `{"kind": "unlock", "username": "olga", "reason": "a reason long enough"}`,
+}
+
+func (f *fakeAPI) Backup(context.Context, service.Actor, string, func(backup.Progress)) (*backup.Result, error) {
+	f.call("Backup")
+	return &backup.Result{}, nil
 }
 
 // routeRequest makes a well-formed request for a route pattern.
@@ -205,6 +212,7 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActReadAccounts: {"Accounts", "Account"}, service.ActFileAccountRequest: {"FileAccountRequest"},
 		service.ActReadRequests: {"Requests", "Request"}, service.ActDecideRequest: {"Approve", "Reject"},
 		service.ActCancelRequest: {"CancelRequest"}, service.ActExecuteRequest: {"ExecuteRequest"},
+		service.ActBackup: {"Backup"},
 	}
 	// The auditor's reads (api_audit.go).
 	method[service.ActReadLedger] = append(method[service.ActReadLedger], "SearchEvents", "ProveEvent", "ProveConsistency", "KeptCheckpoints")

@@ -85,12 +85,16 @@ const (
 	// ActExecuteRequest: carry out an approved request (the kind's rule
 	// names the role).
 	ActExecuteRequest Action = "request.execute"
+	// ActBackup writes a backup of the installation (ledger snapshot,
+	// vault ciphertext, keys, configuration) into a directory.
+	ActBackup Action = "installation.backup"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
-	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest}
+	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
+	ActBackup}
 
 // The roles, short.
 const (
@@ -116,7 +120,8 @@ const (
 //     objects and digests the ledger refers to); no data reads, no
 //     approvals, no job runs, no requests;
 //   - admin: accounts (reads, requests, and executing approved account
-//     requests); no data reads, no approvals;
+//     requests) and backups (ciphertext only); no data reads, no
+//     approvals;
 //   - director: decides requests (emergency use needs one), reads
 //     accounts, requests and one dataset's metadata.
 var matrix = map[Action][]accounts.Role{
@@ -139,6 +144,9 @@ var matrix = map[Action][]accounts.Role{
 	ActDecideRequest:      {rS, rD},
 	ActCancelRequest:      {rO, rS, rM, rD, rC},
 	ActExecuteRequest:     {rM},
+	// A backup copies ciphertext and sealed keys only: an operations
+	// task for the admin.
+	ActBackup: {rM},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

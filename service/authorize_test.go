@@ -41,6 +41,7 @@ func TestRoleMatrix(t *testing.T) {
 		ActDecideRequest:      {S, D},
 		ActCancelRequest:      {O, S, M, D, C},
 		ActExecuteRequest:     {M},
+		ActBackup:             {M},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))

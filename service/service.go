@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/mod/sumdb/note"
 
 	"custodian/accounts"
 	"custodian/audit"
 	"custodian/configs"
 	"custodian/transfer"
+	"custodian/vault"
 )
 
 // Service applies custodian's use cases. Its methods are safe for
@@ -54,6 +56,11 @@ type Service struct {
 	// HashParams, if set, replaces the argon2id parameters of new password
 	// hashes (tests use cheap ones; never set it in production).
 	HashParams accounts.Params
+	// Signer is the ledger's key, which signs backup manifests, and Vault
+	// the vault (public key only), which seals the signing key in a
+	// backup. The daemon sets both; without them Backup is unavailable.
+	Signer note.Signer
+	Vault  *vault.Vault
 
 	// Now is replaced in tests.
 	Now func() time.Time

@@ -913,3 +913,29 @@ func TestPreallocateKeepsSize(t *testing.T) {
 		t.Fatalf("file size %d, want %d (%v)", fi.Size(), info.CipherSize, err)
 	}
 }
+
+// TestSealUnseal: a sealed secret reads back only with the vault's own
+// identity, and the sealed bytes do not contain it.
+func TestSealUnseal(t *testing.T) {
+	v, ident := newTestVault(t)
+	secret := []byte("PRIVATE+KEY+custodian-ledger+00000000+not-a-real-key")
+	sealed, err := v.Seal(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, secret) {
+		t.Fatal("the sealed bytes contain the secret")
+	}
+	got, err := ident.Unseal(sealed)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("unseal: %q %v", got, err)
+	}
+	_, other := newTestVault(t)
+	if _, err := other.Unseal(sealed); err == nil {
+		t.Fatal("another vault's identity unsealed the secret")
+	}
+	sealed[len(sealed)-1] ^= 1
+	if _, err := ident.Unseal(sealed); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a damaged sealed secret: %v", err)
+	}
+}

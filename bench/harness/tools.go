@@ -147,7 +147,7 @@ func (b *bench) runSFTP(ctx context.Context, w *workload, m *measurement) {
 		m.Err = err.Error()
 		return
 	}
-	res := b.timed(ctx, b.paths.sftp,
+	res := b.timed(ctx, "", b.paths.sftp,
 		"-b", batchPath,
 		"-i", b.sshd.ClientKeyPath,
 		"-o", "UserKnownHostsFile="+b.sshd.KnownHostsPath,
@@ -189,7 +189,7 @@ func (b *bench) runRclone(ctx context.Context, w *workload, fast bool, m *measur
 		args = append(args, "--stats-log-level", "NOTICE", "--stats", "1h") // a final summary on stderr
 	}
 	args = append(args, "--transfers", "4", "--checkers", "8")
-	res := b.timed(ctx, b.paths.rclone, args...)
+	res := b.timed(ctx, "", b.paths.rclone, args...)
 	m.Wall, m.CPU, m.Sync = res.wall+res.sync, res.cpu, res.sync
 	if !fast {
 		m.Note = summarizeRclone(res.stderr)
@@ -243,7 +243,9 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 		m.Err = err.Error()
 		return
 	}
-	if out, err := b.custodianCmd(ctx, "init", "--config", cfg, "--passphrase-file", b.passFile()).CombinedOutput(); err != nil {
+	issued := filepath.Join(dir, "issued")
+	if out, err := b.custodianCmd(ctx, "", "init", "--config", cfg, "--passphrase-file", b.passFile(),
+		"--admin", "bench.admin", "--supervisor", "bench.supervisor", "--issued-passwords", issued).CombinedOutput(); err != nil {
 		m.Err = fmt.Sprintf("custodian init: %v: %s", err, bytes.TrimSpace(out))
 		return
 	}
@@ -255,9 +257,14 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 		return
 	}
 	defer srv.stop()
+	officer, auditor, err := b.firstDay(ctx, dir, cfg, issued)
+	if err != nil {
+		m.Err = err.Error()
+		return
+	}
 	before, _ := cpuTime(srv.pid())
 
-	res := b.timed(ctx, b.opts.Custodian, "job", "run", w.job, "--config", cfg, "--json")
+	res := b.timed(ctx, officer, b.opts.Custodian, "job", "run", w.job, "--config", cfg, "--json")
 	m.Wall, m.Sync = res.wall, res.sync
 	var problems []string
 	if rss, err := peakRSS(srv.pid()); err == nil {
@@ -275,10 +282,11 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 	// Untimed: the ledger verifies and every object decrypts to what was
 	// received (the README's promise, checked on every benchmark run).
 	for _, args := range [][]string{
-		{"audit", "verify", "--config", cfg},
-		{"vault", "verify", "--config", cfg, "--passphrase-file", b.passFile()},
+		{auditor, "audit", "verify", "--config", cfg},
+		{officer, "vault", "verify", "--config", cfg, "--passphrase-file", b.passFile()},
 	} {
-		if out, err := b.custodianCmd(ctx, args...).CombinedOutput(); err != nil {
+		session, args := args[0], args[1:]
+		if out, err := b.custodianCmd(ctx, session, args...).CombinedOutput(); err != nil {
 			problems = append(problems, fmt.Sprintf("custodian %s %s: %v: %s", args[0], args[1], err, lastLines(out, 5)))
 		}
 	}
@@ -290,10 +298,92 @@ func (b *bench) runCustodian(ctx context.Context, w *workload, m *measurement) {
 	}
 }
 
-func (b *bench) custodianCmd(ctx context.Context, args ...string) *exec.Cmd {
+// custodianCmd is a custodian command acting through the session in file
+// session ("" for none).
+func (b *bench) custodianCmd(ctx context.Context, session string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, b.opts.Custodian, args...)
-	cmd.Env = append(os.Environ(), "CUSTODIAN_CONFIG=", "CUSTODIAN_PASSPHRASE_FILE=")
+	cmd.Env = append(os.Environ(), "CUSTODIAN_CONFIG=", "CUSTODIAN_PASSPHRASE_FILE=", "CUSTODIAN_SESSION_FILE="+session)
 	return cmd
+}
+
+// firstDay gives a fresh installation its people as a real one gets them
+// (untimed): the admin and supervisor from init log in and change their
+// issued passwords; an officer and an auditor are created through request,
+// approval and execution, and log in. It returns the officer's and the
+// auditor's session files.
+func (b *bench) firstDay(ctx context.Context, dir, cfg, issued string) (officer, auditor string, err error) {
+	run := func(session string, args ...string) (string, error) {
+		out, err := b.custodianCmd(ctx, session, append(args, "--config", cfg)...).CombinedOutput()
+		if err != nil {
+			return "", fmt.Errorf("custodian %s: %v: %s", strings.Join(args[:2], " "), err, lastLines(out, 3))
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	secret := func(name, s string) (string, error) {
+		p := filepath.Join(dir, name)
+		return p, os.WriteFile(p, []byte(s+"\n"), 0o600)
+	}
+	login := func(user, pw string) (string, error) {
+		old, err := secret("old-"+user, pw)
+		if err != nil {
+			return "", err
+		}
+		nb := make([]byte, 9)
+		rand.Read(nb)
+		np, err := secret("pw-"+user, "Kx7-"+hex.EncodeToString(nb)+"-Qr")
+		if err != nil {
+			return "", err
+		}
+		session := filepath.Join(dir, "session-"+user)
+		_, err = run(session, "login", "--user", user, "--password-file", old, "--new-password-file", np)
+		return session, err
+	}
+	readIssued := func(path string) (map[string]string, error) {
+		b, err := os.ReadFile(path)
+		m := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if u, p, ok := strings.Cut(l, " "); ok {
+				m[u] = p
+			}
+		}
+		return m, err
+	}
+	first, err := readIssued(issued)
+	if err != nil {
+		return "", "", err
+	}
+	admin, err := login("bench.admin", first["bench.admin"])
+	if err != nil {
+		return "", "", err
+	}
+	sup, err := login("bench.supervisor", first["bench.supervisor"])
+	if err != nil {
+		return "", "", err
+	}
+	sessions := map[string]string{}
+	for _, p := range []struct{ user, role string }{{"bench.officer", "officer"}, {"bench.auditor", "auditor"}} {
+		out, err := run(admin, "account", "request", "create", "--user", p.user, "--name", "Bench "+p.role,
+			"--employee-id", "B-"+p.role, "--unit", "bench", "--roles", p.role, "--reason", "benchmark installation")
+		if err != nil {
+			return "", "", err
+		}
+		id := out[strings.LastIndexByte(out, '\n')+1:]
+		if _, err := run(sup, "approve", id, "--reason", "benchmark installation"); err != nil {
+			return "", "", err
+		}
+		file := filepath.Join(dir, "issued-"+p.user)
+		if _, err := run(admin, "request", "execute", id, "--issued-password-file", file); err != nil {
+			return "", "", err
+		}
+		got, err := readIssued(file)
+		if err != nil {
+			return "", "", err
+		}
+		if sessions[p.user], err = login(p.user, got[p.user]); err != nil {
+			return "", "", err
+		}
+	}
+	return sessions["bench.officer"], sessions["bench.auditor"], nil
 }
 
 // custodianConfig is one installation's configuration: data_dir next to it,
@@ -306,6 +396,7 @@ func (b *bench) custodianConfig() string {
 data_dir: data
 log_level: info
 unit: bench
+accounts: {require_totp: []}  # the benchmark's people log in without a second factor
 sources:
 `)
 	all := slices.Clone(b.workloads)
@@ -393,11 +484,12 @@ func (b *bench) startServe(ctx context.Context, cfg, logPath string) (*serveProc
 			return nil, fmt.Errorf("custodian serve did not answer within 30s: %s\n%s", last, tailFile(logPath, 8))
 		}
 		if _, err := os.Stat(sock); err == nil {
-			out, err := b.custodianCmd(ctx, "dataset", "list", "--config", cfg).CombinedOutput()
-			if err == nil {
+			// It answers when it asks who is calling.
+			out, err := b.custodianCmd(ctx, "", "status", "--config", cfg).CombinedOutput()
+			if err != nil && bytes.Contains(out, []byte("log in")) {
 				return s, nil
 			}
-			last = fmt.Sprintf("dataset list: %v: %s", err, bytes.TrimSpace(out))
+			last = fmt.Sprintf("status: %v: %s", err, bytes.TrimSpace(out))
 		} else {
 			last = "no socket yet"
 		}
@@ -500,12 +592,12 @@ func (r cmdResult) failure(what string) string {
 // timed syncs the file systems, then runs a command in its own process
 // group and measures its wall and CPU time (with its children's), and then
 // how long a second sync takes: the write-back the command left behind.
-func (b *bench) timed(ctx context.Context, name string, args ...string) cmdResult {
+func (b *bench) timed(ctx context.Context, session, name string, args ...string) cmdResult {
 	syscall.Sync()
 	ctx, cancel := context.WithTimeout(ctx, b.opts.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = append(os.Environ(), "CUSTODIAN_CONFIG=", "CUSTODIAN_PASSPHRASE_FILE=")
+	cmd.Env = append(os.Environ(), "CUSTODIAN_CONFIG=", "CUSTODIAN_PASSPHRASE_FILE=", "CUSTODIAN_SESSION_FILE="+session)
 	stdout := &cappedBuffer{max: 64 << 20}
 	stderr := &cappedBuffer{max: 1 << 20}
 	cmd.Stdout, cmd.Stderr = stdout, stderr

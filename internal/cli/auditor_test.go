@@ -16,7 +16,6 @@ import (
 	"custodian/service"
 )
 
-
 // TestAuditorWorkbench runs the auditor's commands against a daemon: the
 // kept checkpoints, the filtered log with its next-page hint, a dataset's
 // custody chain, an inclusion proof of one of its events and a consistency

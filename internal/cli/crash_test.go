@@ -245,6 +245,15 @@ func startServe(t *testing.T, cfgPath, fp string) *childProc {
 	}
 	c := &childProc{Cmd: cmd, done: make(chan struct{})}
 	go func() { c.err = cmd.Wait(); logf.Close(); close(c.done) }()
+	// A test that fails midway leaves no daemon behind.
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			cmd.Process.Kill()
+			<-c.done
+		}
+	})
 	return c
 }
 

@@ -14,12 +14,6 @@ import (
 	"custodian/internal/synth"
 )
 
-// lastLine is the last non-empty line of out.
-func lastLine(out string) string {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
 // secretFile writes s to a new 0600 file.
 func secretFile(t *testing.T, s string) string {
 	t.Helper()

@@ -112,6 +112,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 		newAuditCmd(g), newVaultCmd(g), newConfigCmd(g), newDemoCmd(g),
 		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newPasswdCmd(g), newAccountCmd(g),
 		newRequestCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newCertCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
 	)
 	return root
 }
