@@ -88,6 +88,12 @@ const (
 	// EvAccessRefused records an action the rules refused: who asked,
 	// what, on which resource, and the rule.
 	EvAccessRefused EventType = "access.refused"
+
+	// EvNotifyDelivered: a notification reached its recipient (an email
+	// address or a webhook name). EvNotifyFailed: delivery was given up
+	// after its retries. Neither carries the message.
+	EvNotifyDelivered EventType = "notify.delivered"
+	EvNotifyFailed    EventType = "notify.failed"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -129,6 +135,7 @@ var catalogue = func() map[EventType]bool {
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,
 		EvVaultRecovered, EvVaultVerified, EvVaultObjectFailed, EvVaultScrubReported, EvVaultScrubReportRefused,
 		EvAuditVerified, EvAuditExported, EvLedgerWriteResumed, EvAccessRefused,
+		EvNotifyDelivered, EvNotifyFailed,
 	} {
 		m[t] = true
 	}

@@ -56,6 +56,10 @@ type Config struct {
 	Verify Verify `yaml:"verify"`
 	// Accounts sets the rules of per-person accounts (accounts.go).
 	Accounts Accounts `yaml:"accounts"`
+	// Notify routes notifications by email and webhook (notify.go).
+	Notify Notify `yaml:"notify"`
+	// Metrics serves Prometheus metrics (notify.go).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -386,6 +390,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	c.applyVerifyDefaults()
 	c.applyAccountsDefaults()
+	c.applyNotifyDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -455,6 +460,7 @@ func (c *Config) resolvePaths(base string) {
 		abs(&s.KeyPassphraseFile)
 		abs(&s.KnownHosts)
 	}
+	c.resolveNotifyPaths(abs)
 }
 
 // ValidationError lists every problem found, each prefixed with its path.
@@ -548,6 +554,8 @@ func (c *Config) Validate() error {
 	}
 	c.validateVerify(&p)
 	c.validateAccounts(&p)
+	c.validateNotify(&p)
+	c.validateMetrics(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}
