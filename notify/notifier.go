@@ -266,7 +266,9 @@ func (n *Notifier) poke() {
 	}
 }
 
-// Start starts the worker that delivers queued items.
+// Start starts the worker that delivers queued items. Its first pass
+// attempts every queued item at once, whatever its backoff said: after a
+// restart, what waited is tried again without delay.
 func (n *Notifier) Start() {
 	n.wg.Add(1)
 	go n.work()
@@ -285,8 +287,8 @@ func (n *Notifier) work() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-n.stop; cancel() }()
 	defer cancel()
-	for {
-		next := n.deliverDue(ctx)
+	for all := true; ; all = false {
+		next := n.deliverDue(ctx, all)
 		wait := n.opt.Poll
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(n.opt.Now()), time.Millisecond))
@@ -303,9 +305,9 @@ func (n *Notifier) work() {
 	}
 }
 
-// deliverDue attempts every item due now, in queue order, and returns when
-// the next one is due (zero if none is queued).
-func (n *Notifier) deliverDue(ctx context.Context) time.Time {
+// deliverDue attempts every item due now (every item if all), in queue
+// order, and returns when the next one is due (zero if none is queued).
+func (n *Notifier) deliverDue(ctx context.Context, all bool) time.Time {
 	n.sending.Lock()
 	defer n.sending.Unlock()
 	var due []item
@@ -318,7 +320,7 @@ func (n *Notifier) deliverDue(ctx context.Context) time.Time {
 				n.opt.Log.Error().Err(err).Msg("notification queue: unreadable item skipped")
 				return nil
 			}
-			if !it.Next.After(now) {
+			if all || !it.Next.After(now) {
 				due = append(due, it)
 			} else if next.IsZero() || it.Next.Before(next) {
 				next = it.Next

@@ -50,6 +50,10 @@ type Service struct {
 	// whether the ledger is damaged.
 	OnVerifyFailure func(a Actor) error
 
+	// Daemon, if set, reports the daemon's uptime and each job's runs,
+	// for Status.
+	Daemon func() DaemonStatus
+
 	// Now is replaced in tests.
 	Now func() time.Time
 }
@@ -153,6 +157,10 @@ func (s *Service) Status(ctx context.Context, a Actor) (Status, error) {
 	}
 	if err := s.open(); err != nil && st.Ledger.Problem == "" {
 		st.Ledger.Problem = err.Error()
+	}
+	if s.Daemon != nil {
+		d := s.Daemon()
+		st.Daemon = &d
 	}
 	return st, nil
 }
