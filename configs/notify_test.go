@@ -105,3 +105,29 @@ func TestMetricsListenLoopbackOnly(t *testing.T) {
 		t.Errorf("no host: %v", err)
 	}
 }
+
+// TestNotifyExample: the commented notify: and metrics: blocks of the
+// example, uncommented, parse.
+func TestNotifyExample(t *testing.T) {
+	text := string(Example)
+	var block strings.Builder
+	for _, start := range []string{"# notify:\n", "# metrics:"} {
+		i := strings.Index(text, start)
+		if i < 0 {
+			t.Fatalf("the example documents no %q block", start)
+		}
+		for _, l := range strings.Split(text[i:], "\n") {
+			if !strings.HasPrefix(l, "#") {
+				break
+			}
+			block.WriteString(strings.TrimPrefix(l, "# ") + "\n")
+		}
+	}
+	cfg, err := Parse([]byte(minimal+block.String()), "/etc/custodian")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, block.String())
+	}
+	if len(cfg.Notify.Routes) != 2 || cfg.Notify.SMTP == nil || cfg.Metrics.Listen != "127.0.0.1:9464" {
+		t.Errorf("example: %+v %+v", cfg.Notify, cfg.Metrics)
+	}
+}
