@@ -117,6 +117,11 @@ const (
 	// EvBackupRestored: an installation was rebuilt from a backup; the
 	// first event of the restored ledger after the backup's snapshot.
 	EvBackupRestored EventType = "backup.restored"
+	// EvNotifyDelivered: a notification reached its recipient (an email
+	// address or a webhook name). EvNotifyFailed: delivery was given up
+	// after its retries. Neither carries the message.
+	EvNotifyDelivered EventType = "notify.delivered"
+	EvNotifyFailed    EventType = "notify.failed"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -163,6 +168,7 @@ var catalogue = func() map[EventType]bool {
 		EvLoginSucceeded, EvLoginFailed, EvSessionRevoked,
 		EvRequestFiled, EvRequestApproved, EvRequestRejected, EvRequestCancelled, EvRequestExpired, EvRequestExecuted,
 		EvBackupCreated, EvBackupRestored,
+		EvNotifyDelivered, EvNotifyFailed,
 	} {
 		m[t] = true
 	}

@@ -37,6 +37,7 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvLoginSucceeded, audit.EvLoginFailed, audit.EvSessionRevoked,
 	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
 	audit.EvBackupCreated, audit.EvBackupRestored,
+	audit.EvNotifyDelivered, audit.EvNotifyFailed,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.

@@ -61,6 +61,10 @@ type Config struct {
 	// Checkpoints has the daemon keep signed checkpoints on disk
 	// (checkpoints.go).
 	Checkpoints Checkpoints `yaml:"checkpoints"`
+	// Notify routes notifications by email and webhook (notify.go).
+	Notify Notify `yaml:"notify"`
+	// Metrics serves Prometheus metrics (notify.go).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -392,6 +396,7 @@ func (c *Config) ApplyDefaults() {
 	c.applyVerifyDefaults()
 	c.applyCheckpointsDefaults()
 	c.applyAccountsDefaults()
+	c.applyNotifyDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -462,6 +467,7 @@ func (c *Config) resolvePaths(base string) {
 		abs(&s.KeyPassphraseFile)
 		abs(&s.KnownHosts)
 	}
+	c.resolveNotifyPaths(abs)
 }
 
 // ValidationError lists every problem found, each prefixed with its path.
@@ -557,6 +563,8 @@ func (c *Config) Validate() error {
 	c.validateCheckpoints(&p)
 	c.validateAccounts(&p)
 	c.validateListen(&p)
+	c.validateNotify(&p)
+	c.validateMetrics(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

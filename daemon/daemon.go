@@ -39,6 +39,8 @@ import (
 
 	"custodian/audit"
 	"custodian/configs"
+	"custodian/internal/sdnotify"
+	"custodian/metrics"
 	"custodian/service"
 	"custodian/transfer"
 	"custodian/vault"
@@ -68,6 +70,7 @@ type Daemon struct {
 
 	wg     sync.WaitGroup
 	health *health
+	ops    *ops
 
 	mu     sync.Mutex // guards cron and runCtx
 	cron   *cron.Cron
@@ -123,11 +126,15 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 			// all work if it fails too.
 			return d.health.verifyFull("request by " + a.Name)
 		}}
+	if err := d.openOps(); err != nil {
+		d.health.close()
+		led.Close()
+		return nil, err
+	}
 	// Check the ledger before anything relies on it: recovery deletes vault
 	// objects no dataset record names.
 	if err := d.health.verifyAtStart(); err != nil {
-		d.health.close()
-		led.Close()
+		d.closeAll()
 		return nil, fmt.Errorf("verifying the ledger at start: %w", err)
 	}
 	if d.health.damaged() {
@@ -135,9 +142,11 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 		return d, nil
 	}
 	if err := d.recover(); err != nil {
-		d.health.close()
-		led.Close()
+		d.closeAll()
 		return nil, err
+	}
+	if err := d.ops.seedRuns(); err != nil {
+		d.Log.Warn().Err(err).Msg("cannot read the last runs from the ledger; status and metrics show runs from now on")
 	}
 	return d, nil
 }
@@ -193,6 +202,13 @@ func (d *Daemon) recover() error {
 // Close stops retrying ledger writes (events still waiting go to an
 // incident report) and closes the ledger.
 func (d *Daemon) Close() error {
+	return d.closeAll()
+}
+
+func (d *Daemon) closeAll() error {
+	if err := d.ops.notifier.Close(); err != nil {
+		d.Log.Error().Err(err).Msg("closing the notification queue")
+	}
 	d.health.close()
 	return d.Ledger.Close()
 }
@@ -223,6 +239,13 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	d.mu.Lock()
 	d.cron, d.runCtx = c, runCtx
 	d.mu.Unlock()
+	var metricsLn net.Listener
+	if addr := d.Config.Metrics.Listen; addr != "" {
+		if metricsLn, err = metrics.Listen(addr); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	c.Start()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.verifyLoop(runCtx) }()
@@ -230,6 +253,19 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.sweepLoop(runCtx) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.checkpointLoop(runCtx) }()
+	d.ops.notifier.Start()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.ops.checkpointLoop(runCtx, time.Hour) }()
+	if metricsLn != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.ops.metrics.Serve(runCtx, metricsLn); err != nil {
+				d.Log.Error().Err(err).Msg("metrics listener stopped")
+			}
+		}()
+		d.Log.Info().Str("metrics", metricsLn.Addr().String()).Msg("serving metrics on loopback")
+	}
 
 	handler := d.handler(runCtx)
 	srv := &http.Server{
@@ -254,10 +290,21 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		d.Log.Info().Str("address", tlsLn.Addr().String()).Msg("serving the API over HTTPS")
 	}
 	d.Log.Info().Str("socket", d.Config.SocketPath()).Int("jobs", len(d.Runner.CurrentConfig().Jobs)).Msg("custodian serving")
+	// Listening: tell systemd (Type=notify) and keep its watchdog fed.
+	if _, err := sdnotify.Send(sdnotify.Ready + "\nSTATUS=serving " + d.Config.SocketPath()); err != nil {
+		d.Log.Warn().Err(err).Msg("cannot notify the service manager (ready)")
+	}
+	if every := sdnotify.WatchdogInterval(); every > 0 {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.ops.watchdog(runCtx, every) }()
+	}
 
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
+	}
+	if _, serr := sdnotify.Send(sdnotify.Stopping); serr != nil {
+		d.Log.Warn().Err(serr).Msg("cannot notify the service manager (stopping)")
 	}
 	d.Log.Info().Msg("shutting down")
 	d.mu.Lock()
@@ -324,6 +371,7 @@ func (d *Daemon) Reload() error {
 		return err
 	}
 	d.Runner.SetConfig(nc)
+	d.ops.notifier.SetConfig(nc.Notify)
 	if c != nil {
 		d.mu.Lock()
 		old := d.cron

@@ -88,6 +88,9 @@ type health struct {
 	next     time.Time
 	done     chan struct{}
 	wg       sync.WaitGroup
+
+	// onDamaged, if set, is told of a failed check (the notification).
+	onDamaged func(check, summary, incident string)
 }
 
 type damage struct {
@@ -495,6 +498,9 @@ func (h *health) markDamaged(trigger, mode string, rep *audit.Report, text strin
 	}
 	h.log.Error().Str("check", trigger+", "+mode).Str("first_problem", summary).Int("problems", len(rep.Problems)+int(rep.Omitted)).
 		Str("incident", path).Msg("LEDGER FAILED VERIFICATION: custodian accepts no work and writes nothing to the ledger")
+	if h.onDamaged != nil {
+		h.onDamaged(trigger+", "+mode, summary, path)
+	}
 }
 
 // firstProblem names the first entry that does not match, or the first

@@ -277,8 +277,26 @@ func CheckSecretFile(what, path string) error {
 }
 
 // CheckSourceSecrets applies CheckSecretFile to every source's key_file and
-// key_passphrase_file.
+// key_passphrase_file, and to the notification secrets (the SMTP
+// password_file and each webhook's secret_file).
 func CheckSourceSecrets(cfg *configs.Config) error {
+	if err := checkSourceKeys(cfg); err != nil {
+		return err
+	}
+	if s := cfg.Notify.SMTP; s != nil && s.PasswordFile != "" {
+		if err := CheckSecretFile("notify.smtp.password_file", s.PasswordFile); err != nil {
+			return err
+		}
+	}
+	for i, w := range cfg.Notify.Webhooks {
+		if err := CheckSecretFile(fmt.Sprintf("notify.webhooks[%d].secret_file", i), w.SecretFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkSourceKeys(cfg *configs.Config) error {
 	names := make([]string, 0, len(cfg.Sources))
 	for name := range cfg.Sources {
 		names = append(names, name)

@@ -61,6 +61,9 @@ type Service struct {
 	// backup. The daemon sets both; without them Backup is unavailable.
 	Signer note.Signer
 	Vault  *vault.Vault
+	// Daemon, if set, reports the daemon's uptime and each job's runs,
+	// for Status.
+	Daemon func() DaemonStatus
 
 	// Now is replaced in tests.
 	Now func() time.Time
@@ -175,6 +178,10 @@ func (s *Service) Status(ctx context.Context, a Actor) (Status, error) {
 	}
 	if err := s.open(); err != nil && st.Ledger.Problem == "" {
 		st.Ledger.Problem = err.Error()
+	}
+	if s.Daemon != nil {
+		d := s.Daemon()
+		st.Daemon = &d
 	}
 	return st, nil
 }

@@ -104,6 +104,34 @@ type Status struct {
 	Caller     Actor    `json:"caller"`
 	// Ledger says whether the ledger verified and can be written.
 	Ledger LedgerStatus `json:"ledger"`
+	// Daemon is the daemon's uptime and each job's last and next run
+	// (absent when no daemon answers).
+	Daemon *DaemonStatus `json:"daemon,omitempty"`
+}
+
+// DaemonStatus is the daemon's part of Status.
+type DaemonStatus struct {
+	StartedAt     time.Time   `json:"started_at"`
+	UptimeSeconds int64       `json:"uptime_seconds"`
+	Jobs          []JobStatus `json:"jobs"`
+}
+
+// JobStatus is one job's schedule and runs.
+type JobStatus struct {
+	Name     string `json:"name"`
+	Schedule string `json:"schedule,omitempty"`
+	// NextRun is the schedule's next time (absent without a schedule).
+	NextRun *time.Time `json:"next_run,omitempty"`
+	// LastRun is the last run that finished (from the ledger at start,
+	// then from each run); LastSuccess the last without a failure.
+	LastRun     *RunSummary `json:"last_run,omitempty"`
+	LastSuccess *time.Time  `json:"last_success,omitempty"`
+}
+
+// RunSummary is a finished run.
+type RunSummary struct {
+	Finished time.Time `json:"finished"`
+	Outcome  string    `json:"outcome"` // success or failed
 }
 
 // Ledger states reported in Status.

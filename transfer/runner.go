@@ -37,6 +37,10 @@ type Runner struct {
 	// component sets it: it keeps an event the ledger cannot take and records
 	// it once it can, so that no event is lost.
 	Record func(audit.Event)
+	// OnRun, if set, is called with every finished run's result (after
+	// its job.finished or job.failed event): the daemon's metrics and
+	// notifications.
+	OnRun func(*RunResult)
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -210,6 +214,9 @@ func (r *Runner) Run(ctx context.Context, req RunRequest) (*RunResult, error) {
 	}
 	r.event(audit.Event{Actor: req.Actor, Type: typ, Job: job.Name, Details: details})
 	log.Info().Int("files", len(res.Files)).Int("skipped", res.Skipped).Bool("failed", res.Failed()).Msg("job run finished")
+	if r.OnRun != nil {
+		r.OnRun(res)
+	}
 	return res, nil
 }
 

@@ -239,7 +239,7 @@ func startServe(t *testing.T, cfgPath, fp string) *childProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = logf
+	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

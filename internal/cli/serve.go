@@ -104,15 +104,18 @@ overlap), and answers the other commands on a Unix socket in data_dir
 (mode 0600). It recovers from an earlier crash on start and shuts down cleanly
 on SIGTERM or SIGINT. SIGHUP re-reads the configuration file: jobs, sources and
 schedules change for runs that start afterwards (data_dir cannot change). Logs
-are JSON lines on stderr; they never contain record
-contents, passphrases or keys.`,
+are JSON lines on stdout (journald keeps them under systemd), with the stable
+field names listed in docs/operations.md; they never contain record contents,
+passphrases or keys. Under systemd (Type=notify) it sends READY=1 once it
+listens, WATCHDOG=1 at half of WatchdogSec, and STOPPING=1 when it stops.
+With metrics.listen it serves Prometheus metrics on that loopback address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := g.config()
 			if err != nil {
 				return err
 			}
-			log := newLogger(os.Stderr, cfg.LogLevel)
+			log := newLogger(g.stdout, cfg.LogLevel)
 			if path := os.Getenv("CUSTODIAN_CPUPROFILE"); path != "" {
 				// For performance work (docs/benchmarks.md): a CPU profile
 				// of the daemon's whole life, written on a clean shutdown.

@@ -16,14 +16,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "status --config FILE [--json]",
-		Short: "Show the daemon's state: whether its ledger verified and can be written, jobs, counts",
+		Short: "Show the daemon's state: its ledger's last verification, uptime, each job's last and next run",
 		Long: `status asks the running daemon for its state. The ledger line says whether the
 ledger passed its last check (at start: the events since the last verified
 checkpoint and every dataset record served; on the verify.every schedule: the
 whole ledger), and whether it can be written. A ledger that failed verification
 ("DAMAGED") or cannot be written makes the daemon refuse all work; the reason
 and what to do are shown. Exit status 1 in either case, with the reason on
-stderr.`,
+stderr. It also shows the daemon's uptime and, for each job, its last run
+(finished, success or failed), its last success and its next scheduled run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := g.client()
@@ -88,7 +89,27 @@ func printStatus(w io.Writer, st service.Status) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "Datasets:  %d\n", st.Datasets)
-	fmt.Fprintf(w, "Jobs:      %s\n", strings.Join(st.Jobs, ", "))
+	if d := st.Daemon; d != nil {
+		fmt.Fprintf(w, "Daemon:    up %s (since %s)\n", time.Duration(d.UptimeSeconds)*time.Second, localTime(&d.StartedAt))
+		fmt.Fprintln(w, "Jobs:")
+		for _, j := range d.Jobs {
+			last := "no run yet"
+			if r := j.LastRun; r != nil {
+				last = "last run " + localTime(&r.Finished) + " " + r.Outcome
+			}
+			next := "not scheduled"
+			if j.NextRun != nil {
+				next = "next " + localTime(j.NextRun)
+			}
+			fmt.Fprintf(w, "  %-20s %s; %s", j.Name, last, next)
+			if j.LastSuccess != nil && (j.LastRun == nil || j.LastRun.Outcome != "success") {
+				fmt.Fprintf(w, "; last success %s", localTime(j.LastSuccess))
+			}
+			fmt.Fprintln(w)
+		}
+	} else {
+		fmt.Fprintf(w, "Jobs:      %s\n", strings.Join(st.Jobs, ", "))
+	}
 	fmt.Fprintf(w, "Data dir:  %s\n", st.DataDir)
 	fmt.Fprintf(w, "Caller:    %s\n", st.Caller.Name)
 }

@@ -1,0 +1,255 @@
+package daemon
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"custodian/audit"
+	"custodian/configs"
+	"custodian/internal/sdnotify"
+	"custodian/metrics"
+	"custodian/notify"
+	"custodian/service"
+	"custodian/transfer"
+)
+
+// ops is what the daemon does for the people who run it: metrics,
+// notifications, each job's last run, and systemd's notification protocol.
+type ops struct {
+	d        *Daemon
+	started  time.Time
+	notifier *notify.Notifier
+	metrics  *metrics.Metrics
+
+	mu      sync.Mutex
+	lastRun map[string]service.RunSummary
+	lastOK  map[string]time.Time
+}
+
+// checkpointEvery is how often the daily checkpoint mail is due; the
+// notifier's queue keeps when it was last queued, across restarts.
+const checkpointEvery = 24 * time.Hour
+
+// maxRunScan bounds how far back the last runs are looked for at start.
+const maxRunScan = 200000
+
+// openOps opens the notification queue and builds the metrics. It runs in
+// Open before the ledger is checked, so that a failed check at start is
+// notified too.
+func (d *Daemon) openOps() error {
+	o := &ops{d: d, started: time.Now(), lastRun: map[string]service.RunSummary{}, lastOK: map[string]time.Time{}}
+	n, err := notify.Open(d.Config.NotifyPath(), d.Config.Notify, notify.Options{Record: d.health.record, Log: d.Log})
+	if err != nil {
+		return err
+	}
+	o.notifier = n
+	o.metrics = metrics.New(metrics.Sources{
+		Ledger:       d.Ledger,
+		LedgerPath:   d.Config.LedgerPath(),
+		VaultObjects: func() (int, int64, error) { return vaultUsage(d.Config.VaultDir()) },
+		LastVerification: func() metrics.Verification {
+			st := d.health.status()
+			switch {
+			case st.State == LedgerDamaged && st.Since != nil:
+				return metrics.Verification{Time: *st.Since, OK: false}
+			case st.LastVerified != nil:
+				return metrics.Verification{Time: st.LastVerified.Time, OK: st.LastVerified.OK}
+			}
+			return metrics.Verification{}
+		},
+		Jobs:                 func() []string { return d.Runner.CurrentConfig().JobNames() },
+		PendingNotifications: n.Pending,
+	})
+	d.ops = o
+	d.health.onDamaged = o.verifyFailed
+	d.Runner.OnRun = o.finished
+	d.Service.Daemon = o.status
+	return nil
+}
+
+// Metrics returns the daemon's metrics: mount Metrics().Handler() as
+// /metrics wherever it is served.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.ops.metrics }
+
+// Notifier returns the daemon's notifier (other features queue their
+// kinds with Notify).
+func (d *Daemon) Notifier() *notify.Notifier { return d.ops.notifier }
+
+// finished is every run's end: metrics, last run, notifications.
+func (o *ops) finished(res *transfer.RunResult) {
+	o.metrics.ObserveRun(res)
+	outcome := "success"
+	if res.Failed() {
+		outcome = "failed"
+	}
+	o.mu.Lock()
+	o.lastRun[res.Job] = service.RunSummary{Finished: res.Finished, Outcome: outcome}
+	if outcome == "success" {
+		o.lastOK[res.Job] = res.Finished
+	}
+	o.mu.Unlock()
+	for _, n := range notify.FromRun(res, o.notifier.IncludeFileNames()) {
+		o.notify(n.Kind, n.Message)
+	}
+}
+
+func (o *ops) notify(kind notify.Kind, m notify.Message) {
+	if _, err := o.notifier.Notify(kind, m); err != nil {
+		o.d.Log.Error().Err(err).Str("kind", string(kind)).Msg("cannot queue a notification")
+	}
+}
+
+// verifyFailed tells people the ledger failed a check.
+func (o *ops) verifyFailed(check, summary, incident string) {
+	o.notify(notify.VerifyFailed, notify.VerifyFailedMessage(check, summary, incident, o.notifier.IncludeFileNames()))
+}
+
+// seedRuns finds each configured job's last run and last success on the
+// ledger, newest first, looking back at most maxRunScan events.
+func (o *ops) seedRuns() error {
+	jobs := o.d.Runner.CurrentConfig().JobNames()
+	size, err := o.d.Ledger.Size()
+	if err != nil {
+		return err
+	}
+	want := len(jobs)
+	found, foundOK := 0, 0
+	const page = 1000
+	for end := size; end > 0 && end > size-maxRunScan && (found < want || foundOK < want); end -= page {
+		from := max(end-page, 0)
+		evs, err := o.d.Ledger.Events(from, int(end-from))
+		if err != nil {
+			return err
+		}
+		o.mu.Lock()
+		for i := len(evs) - 1; i >= 0; i-- {
+			ev := evs[i]
+			if ev.Type != audit.EvJobFinished && ev.Type != audit.EvJobFailed {
+				continue
+			}
+			if _, ok := o.lastRun[ev.Job]; !ok {
+				outcome := "success"
+				if ev.Type == audit.EvJobFailed {
+					outcome = "failed"
+				}
+				o.lastRun[ev.Job] = service.RunSummary{Finished: ev.Time, Outcome: outcome}
+				found++
+			}
+			if _, ok := o.lastOK[ev.Job]; !ok && ev.Type == audit.EvJobFinished {
+				o.lastOK[ev.Job] = ev.Time
+				o.metrics.SetLastSuccess(ev.Job, ev.Time)
+				foundOK++
+			}
+		}
+		o.mu.Unlock()
+	}
+	return nil
+}
+
+// status is the daemon's part of `custodian status`.
+func (o *ops) status() service.DaemonStatus {
+	now := time.Now()
+	st := service.DaemonStatus{StartedAt: o.started.UTC(), UptimeSeconds: int64(now.Sub(o.started).Seconds())}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, j := range o.d.Runner.CurrentConfig().Jobs {
+		js := service.JobStatus{Name: j.Name, Schedule: j.Schedule}
+		if j.Schedule != "" {
+			if s, err := configs.ParseSchedule(j.Schedule); err == nil {
+				next := s.Next(now).UTC()
+				js.NextRun = &next
+			}
+		}
+		if r, ok := o.lastRun[j.Name]; ok {
+			r.Finished = r.Finished.UTC()
+			js.LastRun = &r
+		}
+		if t, ok := o.lastOK[j.Name]; ok {
+			t = t.UTC()
+			js.LastSuccess = &t
+		}
+		st.Jobs = append(st.Jobs, js)
+	}
+	return st
+}
+
+// checkpointLoop queues the daily signed checkpoint whenever a day has
+// passed since the last one was queued (checked at start and hourly).
+func (o *ops) checkpointLoop(ctx context.Context, every time.Duration) {
+	for {
+		if last := o.notifier.LastQueued(notify.CheckpointDaily); time.Since(last) >= checkpointEvery && !o.d.health.damaged() {
+			o.sendCheckpoint()
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (o *ops) sendCheckpoint() {
+	cp, err := o.d.Ledger.Checkpoint()
+	if err != nil || len(cp) == 0 {
+		return
+	}
+	vk, err := o.d.Ledger.VerifierKey()
+	if err != nil {
+		return
+	}
+	o.notify(notify.CheckpointDaily, notify.CheckpointMessage(o.d.Config.Unit, string(cp), vk))
+}
+
+// watchdog sends WATCHDOG=1 every interval until ctx ends, as long as the
+// daemon can still take its own lock (a deadlocked daemon stops pinging
+// and systemd restarts it).
+func (o *ops) watchdog(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Taking the daemon's locks is the liveness check.
+		o.d.mu.Lock()
+		_ = o.d.cron
+		o.d.mu.Unlock()
+		_ = o.d.health.status()
+		if _, err := sdnotify.Send(sdnotify.Watchdog); err != nil {
+			o.d.Log.Warn().Err(err).Msg("cannot notify the service manager (watchdog)")
+		}
+	}
+}
+
+// vaultUsage counts the vault's object files and their bytes.
+func vaultUsage(dir string) (int, int64, error) {
+	var n int
+	var b int64
+	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".age") {
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			n++
+			b += fi.Size()
+		}
+		return nil
+	})
+	return n, b, err
+}
