@@ -28,10 +28,13 @@ const (
 	// RoleContractor has an officer's rights, but every copy needs
 	// approval and the account records a confidentiality agreement.
 	RoleContractor Role = "contractor"
+	// RoleMetrics may only scrape /metrics over HTTPS (a monitoring
+	// system's account); it holds no other role.
+	RoleMetrics Role = "metrics"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDirector, RoleContractor}
+var Roles = []Role{RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDirector, RoleContractor, RoleMetrics}
 
 // Known reports whether r is one of [Roles].
 func (r Role) Known() bool { return slices.Contains(Roles, r) }
@@ -39,6 +42,7 @@ func (r Role) Known() bool { return slices.Contains(Roles, r) }
 // separated lists, for a role, the roles one account may not hold with it.
 var separated = map[Role][]Role{
 	RoleAuditor: {RoleAdmin, RoleOfficer, RoleContractor},
+	RoleMetrics: {RoleOfficer, RoleSupervisor, RoleAuditor, RoleAdmin, RoleDirector, RoleContractor},
 }
 
 // ValidateRoles checks a set of roles for one account: at least one, each

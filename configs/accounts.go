@@ -39,7 +39,7 @@ type AccountsSession struct {
 
 // AccountRoles are the roles of package accounts (a test there keeps the
 // two lists equal; configs cannot import accounts, which sits above it).
-var AccountRoles = []string{"officer", "supervisor", "auditor", "admin", "director", "contractor"}
+var AccountRoles = []string{"officer", "supervisor", "auditor", "admin", "director", "contractor", "metrics"}
 
 // Defaults of the accounts: block (clause 五(十二) and the issue).
 const (

@@ -279,7 +279,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	var tlsSrv *http.Server
 	if tlsLn != nil {
 		tlsSrv = &http.Server{
-			Handler:           handler,
+			Handler:           d.httpsHandler(handler),
 			ConnContext:       withPeer,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -444,6 +444,7 @@ func (d *Daemon) sweepLoop(ctx context.Context) {
 		if err := d.Service.Sweep(ctx); err != nil {
 			d.Log.Error().Err(err).Msg("account sweep")
 		}
+		d.ops.refreshCounts()
 		t := time.NewTimer(5 * time.Minute)
 		select {
 		case <-ctx.Done():
@@ -462,6 +463,31 @@ func (d *Daemon) handler(runCtx context.Context) http.Handler {
 			d.Log.Warn().Str("path", path).Str("actor", a.Name).Int("status", code).Err(err).Msg("api request failed")
 		}}
 	return h.mux()
+}
+
+// httpsHandler is the API plus /metrics for an account with the metrics
+// role, authenticated with HTTP basic credentials (what Prometheus sends).
+func (d *Daemon) httpsHandler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		user, pw, ok := r.BasicAuth()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="custodian metrics"`)
+			writeProblem(w, service.ProblemOf(fmt.Errorf("%w: /metrics needs the basic credentials of an account with the metrics role", service.ErrUnauthenticated)))
+			return
+		}
+		if _, err := d.Service.AuthenticateScrape(r.Context(), originFrom(r.Context()), user, pw); err != nil {
+			if errors.Is(err, service.ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="custodian metrics"`)
+			}
+			writeProblem(w, service.ProblemOf(err))
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		d.ops.metrics.Handler().ServeHTTP(w, r)
+	})
+	return mux
 }
 
 // listenSocket listens on the Unix socket, removing a stale one left by a

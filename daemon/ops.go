@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/configs"
 	"custodian/internal/sdnotify"
 	"custodian/metrics"
@@ -66,6 +69,7 @@ func (d *Daemon) openOps() error {
 		PendingNotifications: n.Pending,
 	})
 	d.ops = o
+	d.Service.Observe = o.observed
 	d.health.onDamaged = o.verifyFailed
 	d.Runner.OnRun = o.finished
 	d.Service.Daemon = o.status
@@ -102,6 +106,51 @@ func (o *ops) notify(kind notify.Kind, m notify.Message) {
 	if _, err := o.notifier.Notify(kind, m); err != nil {
 		o.d.Log.Error().Err(err).Str("kind", string(kind)).Msg("cannot queue a notification")
 	}
+}
+
+// observed turns committed account and request events into notifications
+// (never with a password or record contents: usernames, request IDs,
+// kinds and reasons only) and refreshes the approval and lock counts.
+func (o *ops) observed(ev audit.Event) {
+	d := ev.Details
+	switch ev.Type {
+	case audit.EvAccountLocked:
+		o.notify(notify.AccountLocked, notify.Message{
+			Subject: "custodian: account " + d["username"] + " locked",
+			Text: fmt.Sprintf("The account %s was locked after %s failed logins in a row. Only an approved unlock request reopens it:\n  custodian account request unlock --user %s --reason R\n",
+				d["username"], d["failures"], d["username"]),
+			Fields: map[string]string{"username": d["username"], "failures": d["failures"]}})
+	case audit.EvRequestFiled:
+		o.notify(notify.ApprovalWaiting, notify.Message{
+			Subject: fmt.Sprintf("custodian: request %s (%s) waits for approval", d["request"], d["kind"]),
+			Text: fmt.Sprintf("%s filed request %s: %s for %s.\nReason: %s\nDecide with: custodian approve %s --reason R  (or reject)\n",
+				ev.Actor, d["request"], d["kind"], d["subject"], d["reason"], d["request"]),
+			Fields: map[string]string{"request": d["request"], "kind": d["kind"], "subject": d["subject"], "requester": ev.Actor}})
+	case audit.EvRequestApproved, audit.EvRequestRejected:
+		what := "rejected"
+		if ev.Type == audit.EvRequestApproved {
+			what = "approved"
+			if d["state"] == "pending" {
+				what = "approved (another approval is still needed)"
+			}
+		}
+		o.notify(notify.ApprovalDecided, notify.Message{
+			Subject: fmt.Sprintf("custodian: request %s %s", d["request"], strings.Fields(what)[0]),
+			Text:    fmt.Sprintf("Request %s (%s for %s) was %s by %s.\nReason: %s\n", d["request"], d["kind"], d["subject"], what, ev.Actor, d["reason"]),
+			Fields:  map[string]string{"request": d["request"], "kind": d["kind"], "subject": d["subject"], "decision": strings.Fields(what)[0], "by": ev.Actor}})
+	}
+	o.refreshCounts()
+}
+
+// refreshCounts sets the open-approval and locked-account gauges.
+func (o *ops) refreshCounts() {
+	c, err := o.d.Service.Counts()
+	if err != nil {
+		o.d.Log.Warn().Err(err).Msg("cannot count requests and locked accounts for the metrics")
+		return
+	}
+	o.metrics.SetPendingApprovals(c.PendingApprovals)
+	o.metrics.SetAccountsLocked(c.AccountsLocked)
 }
 
 // verifyFailed tells people the ledger failed a check.
@@ -154,7 +203,16 @@ func (o *ops) seedRuns() error {
 // status is the daemon's part of `custodian status`.
 func (o *ops) status() service.DaemonStatus {
 	now := time.Now()
-	st := service.DaemonStatus{StartedAt: o.started.UTC(), UptimeSeconds: int64(now.Sub(o.started).Seconds())}
+	st := service.DaemonStatus{StartedAt: o.started.UTC(), UptimeSeconds: int64(now.Sub(o.started).Seconds()), Vault: "sealed"}
+	if c, err := o.d.Service.Counts(); err == nil {
+		st.PendingApprovals, st.AccountsLocked = c.PendingApprovals, c.AccountsLocked
+	}
+	if b, err := os.ReadFile(filepath.Join(o.d.Config.DataDir, backup.LastFile)); err == nil {
+		var last backup.Last
+		if json.Unmarshal(b, &last) == nil && last.ID != "" {
+			st.LastBackup = &service.BackupSummary{ID: last.ID, Time: last.Time.UTC(), Dir: last.Dir}
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, j := range o.d.Runner.CurrentConfig().Jobs {

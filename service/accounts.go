@@ -562,6 +562,7 @@ func (s *Service) login(by Actor, pol accounts.Policy, req LoginRequest) (res Lo
 	if err != nil {
 		return res, false, fmt.Errorf("%w: the login cannot be recorded on the ledger: %v", ErrUnavailable, err)
 	}
+	s.observe(evs...)
 	if out != nil {
 		return res, false, out
 	}
@@ -955,6 +956,7 @@ func (s *Service) FileAccountRequest(ctx context.Context, a Actor, req AccountRe
 	if err != nil {
 		return RequestView{}, err
 	}
+	s.observe(requestEvent(a, audit.EvRequestFiled, q, q.Reason))
 	return viewRequest(q), nil
 }
 
@@ -1074,15 +1076,20 @@ func (s *Service) Approve(ctx context.Context, a Actor, id, reason string) (Requ
 	if err := checkReason(reason); err != nil {
 		return RequestView{}, err
 	}
-	return s.stepRequest(a, ActDecideRequest, id, func(tx *audit.Tx, q *accounts.Request, now time.Time) error {
+	var ev audit.Event
+	v, err := s.stepRequest(a, ActDecideRequest, id, func(tx *audit.Tx, q *accounts.Request, now time.Time) error {
 		if err := q.Approve(a.Name, a.Roles, reason, now); err != nil {
 			return err
 		}
-		ev := requestEvent(a, audit.EvRequestApproved, q, reason)
+		ev = requestEvent(a, audit.EvRequestApproved, q, reason)
 		ev.Details["state"] = string(q.State())
 		_, err := tx.Append(ev)
 		return err
 	})
+	if err == nil {
+		s.observe(ev)
+	}
+	return v, err
 }
 
 // Reject records the caller's rejection of a request.
@@ -1090,13 +1097,19 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (Reque
 	if err := checkReason(reason); err != nil {
 		return RequestView{}, err
 	}
-	return s.stepRequest(a, ActDecideRequest, id, func(tx *audit.Tx, q *accounts.Request, now time.Time) error {
+	var ev audit.Event
+	v, err := s.stepRequest(a, ActDecideRequest, id, func(tx *audit.Tx, q *accounts.Request, now time.Time) error {
 		if err := q.Reject(a.Name, a.Roles, reason, now); err != nil {
 			return err
 		}
-		_, err := tx.Append(requestEvent(a, audit.EvRequestRejected, q, reason))
+		ev = requestEvent(a, audit.EvRequestRejected, q, reason)
+		_, err := tx.Append(ev)
 		return err
 	})
+	if err == nil {
+		s.observe(ev)
+	}
+	return v, err
 }
 
 // CancelRequest records the requester's cancellation.
@@ -1192,6 +1205,7 @@ func (s *Service) ExecuteRequest(ctx context.Context, a Actor, id string) (Execu
 		return Executed{}, err
 	}
 	out.Request = view
+	s.observe(requestEvent(a, audit.EvRequestExecuted, &view.Request, ""))
 	if revokeFor != "" {
 		if ev := s.revokeSessions(a, view.Subject, revokeFor); ev != nil {
 			s.recordEvent(*ev)
@@ -1217,7 +1231,9 @@ func (s *Service) expireRequests() {
 	if len(due) == 0 {
 		return
 	}
+	var expired []audit.Event
 	err := s.Ledger.Update(func(tx *audit.Tx) error {
+		expired = expired[:0]
 		w, err := tx.State(stateRequests)
 		if err != nil {
 			return err
@@ -1233,15 +1249,19 @@ func (s *Service) expireRequests() {
 			if err := putRequest(tx, q); err != nil {
 				return err
 			}
-			if _, err := tx.Append(requestEvent(Actor{Name: SystemActor}, audit.EvRequestExpired, q, "")); err != nil {
+			ev := requestEvent(Actor{Name: SystemActor}, audit.EvRequestExpired, q, "")
+			if _, err := tx.Append(ev); err != nil {
 				return err
 			}
+			expired = append(expired, ev)
 		}
 		return nil
 	})
 	if err != nil {
 		s.Logger.Error().Err(err).Msg("cannot record expired requests")
+		return
 	}
+	s.observe(expired...)
 }
 
 // Sweep applies the rules that time alone triggers: requests past their

@@ -88,13 +88,15 @@ const (
 	// ActBackup writes a backup of the installation (ledger snapshot,
 	// vault ciphertext, keys, configuration) into a directory.
 	ActBackup Action = "installation.backup"
+	// ActScrapeMetrics reads the Prometheus metrics over HTTPS.
+	ActScrapeMetrics Action = "metrics.scrape"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
 	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
-	ActBackup}
+	ActBackup, ActScrapeMetrics}
 
 // The roles, short.
 const (
@@ -147,6 +149,9 @@ var matrix = map[Action][]accounts.Role{
 	// A backup copies ciphertext and sealed keys only: an operations
 	// task for the admin.
 	ActBackup: {rM},
+	// Metrics hold no registry data and no names: the monitoring
+	// system's own account, and nobody else's business.
+	ActScrapeMetrics: {accounts.RoleMetrics},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

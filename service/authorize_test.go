@@ -42,6 +42,7 @@ func TestRoleMatrix(t *testing.T) {
 		ActCancelRequest:      {O, S, M, D, C},
 		ActExecuteRequest:     {M},
 		ActBackup:             {M},
+		ActScrapeMetrics:      {accounts.RoleMetrics},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))

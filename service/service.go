@@ -68,7 +68,12 @@ type Service struct {
 	// Now is replaced in tests.
 	Now func() time.Time
 
-	sess sessions
+	// Observe, if set, is told of committed account and request events
+	// (notifications, metrics).
+	Observe Observer
+
+	sess   sessions
+	scrape scrapeSessions
 }
 
 func (s *Service) now() time.Time {

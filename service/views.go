@@ -114,6 +114,22 @@ type DaemonStatus struct {
 	StartedAt     time.Time   `json:"started_at"`
 	UptimeSeconds int64       `json:"uptime_seconds"`
 	Jobs          []JobStatus `json:"jobs"`
+	// Vault is "sealed" while the daemon holds only the vault's public
+	// key (it needs nothing more to ingest).
+	Vault string `json:"vault"`
+	// PendingApprovals counts requests waiting for a decision;
+	// AccountsLocked the accounts locked after failed logins.
+	PendingApprovals int `json:"pending_approvals"`
+	AccountsLocked   int `json:"accounts_locked"`
+	// LastBackup is the last backup the daemon wrote, if any.
+	LastBackup *BackupSummary `json:"last_backup,omitempty"`
+}
+
+// BackupSummary names a backup.
+type BackupSummary struct {
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	Dir  string    `json:"dir"`
 }
 
 // JobStatus is one job's schedule and runs.

@@ -91,6 +91,13 @@ func printStatus(w io.Writer, st service.Status) {
 	fmt.Fprintf(w, "Datasets:  %d\n", st.Datasets)
 	if d := st.Daemon; d != nil {
 		fmt.Fprintf(w, "Daemon:    up %s (since %s)\n", time.Duration(d.UptimeSeconds)*time.Second, localTime(&d.StartedAt))
+		fmt.Fprintf(w, "Vault:     %s\n", d.Vault)
+		fmt.Fprintf(w, "Requests:  %d waiting for approval; %d account(s) locked\n", d.PendingApprovals, d.AccountsLocked)
+		if b := d.LastBackup; b != nil {
+			fmt.Fprintf(w, "Backup:    last %s (%s) in %s\n", localTime(&b.Time), b.ID, b.Dir)
+		} else {
+			fmt.Fprintln(w, "Backup:    none yet (custodian backup --out DIR)")
+		}
 		fmt.Fprintln(w, "Jobs:")
 		for _, j := range d.Jobs {
 			last := "no run yet"
