@@ -102,7 +102,7 @@ func Run(ctx context.Context, o Options) []Finding {
 	var out []Finding
 	for _, check := range []func(context.Context, *Options) []Finding{
 		checkPermissions, checkAccounts, checkEncryption, checkSpace, checkClock,
-		checkVerification, checkBackup, checkSources,
+		checkVerification, checkBackup, checkSources, checkTLS,
 	} {
 		out = append(out, check(ctx, &o)...)
 	}
