@@ -21,11 +21,16 @@ const (
 	KindExport         Kind = "export"
 	KindHandover       Kind = "handover"
 	KindEmergencyUse   Kind = "emergency-use"
+	// KindPrune removes old ledger segments (retention, 三(五)): only
+	// segments both archived and older than five years; the service
+	// checks that when the request is filed and again when it is carried
+	// out.
+	KindPrune Kind = "prune"
 )
 
 // Kinds lists every kind.
 var Kinds = []Kind{KindAccountCreate, KindAccountChange, KindAccountDisable, KindUnlock,
-	KindDestruction, KindExport, KindHandover, KindEmergencyUse}
+	KindDestruction, KindExport, KindHandover, KindEmergencyUse, KindPrune}
 
 // KindRule says who approves and who carries out a kind of request.
 type KindRule struct {
@@ -47,7 +52,8 @@ type KindRule struct {
 // unlocks are approved by a supervisor and carried out by an admin;
 // destruction, export and hand-over are approved by a supervisor and
 // carried out by the requester, destruction (irreversible) by two
-// supervisors; emergency use is approved by the director (clause 二).
+// supervisors; emergency use is approved by the director (clause 二);
+// pruning old ledger segments, like destruction, by two supervisors.
 var kindRules = map[Kind]KindRule{
 	KindAccountCreate:  {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
 	KindAccountChange:  {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
@@ -57,6 +63,9 @@ var kindRules = map[Kind]KindRule{
 	KindExport:         {ApproverRole: RoleSupervisor, Approvers: 1},
 	KindHandover:       {ApproverRole: RoleSupervisor, Approvers: 1},
 	KindEmergencyUse:   {ApproverRole: RoleDirector, Approvers: 1},
+	// Pruning the ledger is as irreversible as destruction: two
+	// supervisors approve, and the auditor who asked carries it out.
+	KindPrune: {ApproverRole: RoleSupervisor, Approvers: 2},
 }
 
 // AccountSpec is the account an account-create request asks for, or the

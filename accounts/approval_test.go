@@ -123,6 +123,15 @@ func TestApprovalRules(t *testing.T) {
 			{"cancel", "olga", nil, "", h, "closed"},
 			{"reject", "sue", supervisor, "also no", h, "closed"},
 		}, RequestRejected},
+		{"prune: two supervisors, then the auditor who asked", KindPrune, "ledger before 2020-01-01", []step{
+			{"approve", "sam", supervisor, "", h, ""},
+			{"execute", "olga", auditor, "", h, "needs-approvals"},
+			{"approve", "aud", auditor, "", h, "approver-role"},
+			{"approve", "dora", director, "", h, "approver-role"},
+			{"approve", "sue", supervisor, "", h, ""},
+			{"execute", "sam", supervisor, "", h, "executor"},
+			{"execute", "olga", auditor, "", h, ""},
+		}, RequestExecuted},
 		{"a rejection after one of two approvals", KindDestruction, "ds-9", []step{
 			{"approve", "sam", supervisor, "", h, ""},
 			{"reject", "sue", supervisor, "keep it", h, ""},

@@ -122,6 +122,27 @@ const (
 	// after its retries. Neither carries the message.
 	EvNotifyDelivered EventType = "notify.delivered"
 	EvNotifyFailed    EventType = "notify.failed"
+
+	// Access records (clause 五(一)): a person read a dataset's data, or
+	// exported it to a recipient. Together they are the query record the
+	// sampling review draws from and supervisors co-sign.
+	EvDatasetRead     EventType = "dataset.read"
+	EvDatasetExported EventType = "dataset.exported"
+	// The sampling review (clause 六): started with its sample, a finding
+	// per sampled record, an investigation of an anomaly closed with its
+	// outcome, and the review closed.
+	EvReviewStarted             EventType = "review.started"
+	EvReviewFinding             EventType = "review.finding"
+	EvReviewInvestigationClosed EventType = "review.investigation_closed"
+	EvReviewClosed              EventType = "review.closed"
+	// EvAccessCosigned: a supervisor co-signed access records (the
+	// electronic query record sheet of 五(一)).
+	EvAccessCosigned EventType = "access.cosigned"
+	// EvTrainingRecorded: hours of training a person attended (四(四)).
+	EvTrainingRecorded EventType = "training.recorded"
+	// EvLedgerArchived: the events before a date were exported as an
+	// archive with proofs (retention, 三(五)).
+	EvLedgerArchived EventType = "ledger.archived"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -169,6 +190,9 @@ var catalogue = func() map[EventType]bool {
 		EvRequestFiled, EvRequestApproved, EvRequestRejected, EvRequestCancelled, EvRequestExpired, EvRequestExecuted,
 		EvBackupCreated, EvBackupRestored,
 		EvNotifyDelivered, EvNotifyFailed,
+		EvDatasetRead, EvDatasetExported,
+		EvReviewStarted, EvReviewFinding, EvReviewInvestigationClosed, EvReviewClosed,
+		EvAccessCosigned, EvTrainingRecorded, EvLedgerArchived,
 	} {
 		m[t] = true
 	}

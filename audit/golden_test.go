@@ -38,6 +38,9 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
 	audit.EvBackupCreated, audit.EvBackupRestored,
 	audit.EvNotifyDelivered, audit.EvNotifyFailed,
+	audit.EvDatasetRead, audit.EvDatasetExported,
+	audit.EvReviewStarted, audit.EvReviewFinding, audit.EvReviewInvestigationClosed, audit.EvReviewClosed,
+	audit.EvAccessCosigned, audit.EvTrainingRecorded, audit.EvLedgerArchived,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.

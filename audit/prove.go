@@ -88,3 +88,58 @@ func (l *Ledger) ProveTree(oldSize, newSize int64) (proof tlog.TreeProof, oldHas
 	}
 	return proof, oldHash, newHash, nil
 }
+
+// PrefixProof is the first Count events' exact leaf bytes with a proof
+// that they are the start of the tree of the ledger's signed checkpoint:
+// their own tree (of Count leaves) is a prefix of it. All are read in one
+// transaction.
+type PrefixProof struct {
+	Count      int64
+	Leaves     [][]byte
+	Proof      tlog.TreeProof // RFC 6962 consistency proof from Count to Tree.N
+	Checkpoint []byte
+	Tree       tlog.Tree
+}
+
+// ProvePrefix returns the leaves of events 0 to count-1 and the proof
+// that they begin the tree of the latest signed checkpoint (an archive of
+// the ledger's oldest segment). Check it by computing the tree hash of the
+// leaves and tlog.CheckTree(p.Proof, p.Tree.N, p.Tree.Hash, count, thatHash).
+func (l *Ledger) ProvePrefix(count int64) (PrefixProof, error) {
+	p := PrefixProof{Count: count}
+	err := l.view(func(b buckets) error {
+		n, err := readSize(b.meta)
+		if err != nil {
+			return err
+		}
+		if count < 1 || count > n {
+			return fmt.Errorf("%w: count %d outside [1, %d]", ErrInvalidArgument, count, n)
+		}
+		p.Checkpoint = bytes.Clone(b.meta.Get(keyCheckpoint))
+		if p.Checkpoint == nil {
+			return ErrEmpty
+		}
+		p.Leaves = make([][]byte, 0, count)
+		c := b.events.Cursor()
+		for k, v := c.First(); k != nil && int64(len(p.Leaves)) < count; k, v = c.Next() {
+			if i, ok := parseIndex(k); !ok || i != int64(len(p.Leaves)) {
+				return fmt.Errorf("%w: event %d missing", ErrCorrupt, len(p.Leaves))
+			}
+			p.Leaves = append(p.Leaves, bytes.Clone(v))
+		}
+		if int64(len(p.Leaves)) != count {
+			return fmt.Errorf("%w: event %d missing", ErrCorrupt, len(p.Leaves))
+		}
+		r := bucketHashReader{b.hashes}
+		if p.Proof, err = tlog.ProveTree(n, count, r); err != nil {
+			return err
+		}
+		p.Tree.N = n
+		p.Tree.Hash, err = tlog.TreeHash(n, r)
+		return err
+	})
+	if err != nil {
+		return PrefixProof{}, fmt.Errorf("audit: prove prefix: %w", err)
+	}
+	return p, nil
+}

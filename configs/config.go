@@ -65,6 +65,10 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Metrics serves Prometheus metrics (notify.go).
 	Metrics Metrics `yaml:"metrics"`
+	// Review sets the defaults of the sampling review (review.go).
+	Review Review `yaml:"review"`
+	// Training enforces the yearly training hours (review.go).
+	Training Training `yaml:"training"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -397,6 +401,7 @@ func (c *Config) ApplyDefaults() {
 	c.applyCheckpointsDefaults()
 	c.applyAccountsDefaults()
 	c.applyNotifyDefaults()
+	c.applyReviewDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -565,6 +570,7 @@ func (c *Config) Validate() error {
 	c.validateListen(&p)
 	c.validateNotify(&p)
 	c.validateMetrics(&p)
+	c.validateReview(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

@@ -57,6 +57,20 @@ type API interface {
 	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
 	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
 	Backup(ctx context.Context, a service.Actor, dir string, progress func(backup.Progress)) (*backup.Result, error)
+
+	StartReview(ctx context.Context, a service.Actor, req service.ReviewStart) (service.Review, error)
+	Reviews(ctx context.Context, a service.Actor) ([]service.Review, error)
+	ShowReview(ctx context.Context, a service.Actor, id string) (service.Review, error)
+	RecordFinding(ctx context.Context, a service.Actor, id string, f service.ReviewStep) (service.Review, error)
+	CloseInvestigation(ctx context.Context, a service.Actor, id string, st service.ReviewStep) (service.Review, error)
+	CloseReview(ctx context.Context, a service.Actor, id string) (service.Review, error)
+	ReviewReport(ctx context.Context, a service.Actor, id, format, lang string) ([]byte, error)
+	CosignAccess(ctx context.Context, a service.Actor, q service.AccessQuery) (service.Cosigned, error)
+	AccessRecords(ctx context.Context, a service.Actor, q service.AccessQuery) ([]service.AccessRecord, error)
+	RecordTraining(ctx context.Context, a service.Actor, req service.TrainingRecord) (service.Training, error)
+	TrainingReport(ctx context.Context, a service.Actor, year int) ([]service.TrainingShort, error)
+	ArchiveLedger(ctx context.Context, a service.Actor, before time.Time) (service.Archived, error)
+	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
 }
 
 var _ API = (*service.Service)(nil)
@@ -110,6 +124,20 @@ var routes = []route{
 	{"POST /v1/audit/proofs/consistency", service.ActReadLedger, (*handlers).proveConsistency, false},
 	{"GET /v1/audit/checkpoints", service.ActReadLedger, (*handlers).keptCheckpoints, false},
 	{"POST /v1/backup", service.ActBackup, (*handlers).backup, false},
+	// The review workbench (api_review.go).
+	{"POST /v1/reviews", service.ActRunReview, (*handlers).startReview, false},
+	{"GET /v1/reviews", service.ActReadReview, (*handlers).reviews, false},
+	{"GET /v1/reviews/{id}", service.ActReadReview, (*handlers).showReview, false},
+	{"POST /v1/reviews/{id}/findings", service.ActRunReview, (*handlers).reviewFinding, false},
+	{"POST /v1/reviews/{id}/investigations/close", service.ActRunReview, (*handlers).closeInvestigation, false},
+	{"POST /v1/reviews/{id}/close", service.ActRunReview, (*handlers).closeReview, false},
+	{"GET /v1/reviews/{id}/report", service.ActReadReview, (*handlers).reviewReport, false},
+	{"POST /v1/access/cosign", service.ActCosignAccess, (*handlers).cosignAccess, false},
+	{"GET /v1/access", service.ActReadAccess, (*handlers).accessRecords, false},
+	{"POST /v1/training", service.ActRecordTraining, (*handlers).recordTraining, false},
+	{"GET /v1/training/report", service.ActReadTraining, (*handlers).trainingReport, false},
+	{"POST /v1/audit/archive", service.ActExportLedger, (*handlers).archiveLedger, false},
+	{"POST /v1/requests/prune", service.ActPruneLedger, (*handlers).filePruneRequest, false},
 }
 
 // handlers serves the routes over one API.

@@ -90,13 +90,32 @@ const (
 	ActBackup Action = "installation.backup"
 	// ActScrapeMetrics reads the Prometheus metrics over HTTPS.
 	ActScrapeMetrics Action = "metrics.scrape"
+
+	// ActRunReview: start a sampling review of access records, record its
+	// findings, close its investigations and the review (clause 六).
+	ActRunReview Action = "review.run"
+	// ActReadReview: show a review and write its report.
+	ActReadReview Action = "review.read"
+	// ActCosignAccess: co-sign access records (the query record sheet of
+	// 五(一)).
+	ActCosignAccess Action = "access.cosign"
+	// ActReadAccess: list access records and their co-signatures.
+	ActReadAccess Action = "access.read"
+	// ActRecordTraining: record a person's training hours (四(四)).
+	ActRecordTraining Action = "training.record"
+	// ActReadTraining: the training report.
+	ActReadTraining Action = "training.read"
+	// ActPruneLedger: ask for old, archived ledger segments to be pruned
+	// (a prune request; retention, 三(五)).
+	ActPruneLedger Action = "audit.prune"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
 	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
-	ActBackup, ActScrapeMetrics}
+	ActBackup, ActScrapeMetrics,
+	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger}
 
 // The roles, short.
 const (
@@ -152,6 +171,22 @@ var matrix = map[Action][]accounts.Role{
 	// Metrics hold no registry data and no names: the monitoring
 	// system's own account, and nobody else's business.
 	ActScrapeMetrics: {accounts.RoleMetrics},
+
+	// The sampling review is the auditors' work; the head of agency
+	// (director) receives its report and supervisors, who co-sign the
+	// records, may read it. Co-signing query records is the
+	// supervisor's (五(一)); auditors see which are co-signed. Training
+	// is recorded by supervisors (who send staff) and admins (who keep
+	// personnel records), and read by those and auditors and the
+	// director. Asking to prune the ledger is an auditor's (two
+	// supervisors approve).
+	ActRunReview:      {rA},
+	ActReadReview:     {rA, rS, rD},
+	ActCosignAccess:   {rS},
+	ActReadAccess:     {rS, rA},
+	ActRecordTraining: {rS, rM},
+	ActReadTraining:   {rS, rA, rM, rD},
+	ActPruneLedger:    {rA},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

@@ -43,6 +43,14 @@ func TestRoleMatrix(t *testing.T) {
 		ActExecuteRequest:     {M},
 		ActBackup:             {M},
 		ActScrapeMetrics:      {accounts.RoleMetrics},
+
+		ActRunReview:      {A},
+		ActReadReview:     {A, S, D},
+		ActCosignAccess:   {S},
+		ActReadAccess:     {S, A},
+		ActRecordTraining: {S, M},
+		ActReadTraining:   {S, A, M, D},
+		ActPruneLedger:    {A},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))

@@ -212,6 +212,7 @@ details. --json prints the events as a JSON array, --csv as CSV.`,
 
 	c.AddCommand(verify, export, checkpoint, logCmd)
 	c.AddCommand(newProveCmd(g), newConsistencyCmd(g), newCheckProofCmd(g), newCheckpointsCmd(g), newKeygenCmd(g), newCosignCmd(g))
+	c.AddCommand(newArchiveCmd(g), newCheckArchiveCmd(g), newPruneCmd(g))
 	return c
 }
 
