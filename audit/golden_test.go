@@ -38,10 +38,19 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
 	audit.EvBackupCreated, audit.EvBackupRestored,
 	audit.EvNotifyDelivered, audit.EvNotifyFailed,
+	audit.EvVaultUnsealed, audit.EvVaultSealed, audit.EvVaultScrubbed, audit.EvDatasetRead, audit.EvDatasetExported,
+	audit.EvDatasetCustodyTransferred, audit.EvHandoverCompleted,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.
-var transitionsAddedAfterV1 = []goldenTransition{}
+var transitionsAddedAfterV1 = func() []goldenTransition {
+	var t []goldenTransition
+	// A hand-over changes the custodian, never the state.
+	for _, s := range audit.States {
+		t = append(t, goldenTransition{audit.EvDatasetCustodyTransferred, s, s})
+	}
+	return t
+}()
 
 type goldenTransition struct {
 	Event    audit.EventType
