@@ -65,6 +65,8 @@ type Config struct {
 	Notify Notify `yaml:"notify"`
 	// Metrics serves Prometheus metrics (notify.go).
 	Metrics Metrics `yaml:"metrics"`
+	// Vault sets how long an unsealed vault key is kept unused (vault.go).
+	Vault VaultConfig `yaml:"vault"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -397,6 +399,7 @@ func (c *Config) ApplyDefaults() {
 	c.applyCheckpointsDefaults()
 	c.applyAccountsDefaults()
 	c.applyNotifyDefaults()
+	c.applyVaultDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -565,6 +568,7 @@ func (c *Config) Validate() error {
 	c.validateListen(&p)
 	c.validateNotify(&p)
 	c.validateMetrics(&p)
+	c.validateVault(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}
