@@ -57,6 +57,7 @@ type API interface {
 	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
 	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
 	Backup(ctx context.Context, a service.Actor, dir string, progress func(backup.Progress)) (*backup.Result, error)
+	lifecycleAPI // api_lifecycle.go
 }
 
 var _ API = (*service.Service)(nil)
