@@ -133,8 +133,8 @@ func TestHandoverPrintouts(t *testing.T) {
 		RequestedBy: service.Person{Username: "olga", FullName: "王小明", At: at},
 		ApprovedBy:  &service.Person{Username: "sue", FullName: "李主管", At: at.Add(time.Hour)},
 		AcceptedBy:  &service.Person{Username: "bert", FullName: "陳大文", At: at.Add(2 * time.Hour)},
-		Inventory: []service.InventoryItem{{Dataset: "ds-1", Job: "registry-extract", Source: "moi", Name: "HR_1.txt", Size: 123, SHA256: strings.Repeat("cd", 32), Records: 3, State: "verified"}},
-		Jobs:      []string{"registry-extract"}, Sources: []string{"moi"}}
+		Inventory:   []service.InventoryItem{{Dataset: "ds-1", Job: "registry-extract", Source: "moi", Name: "HR_1.txt", Size: 123, SHA256: strings.Repeat("cd", 32), Records: 3, State: "verified"}},
+		Jobs:        []string{"registry-extract"}, Sources: []string{"moi"}}
 	h.Request.ID = "R7"
 	var csvOut, htmlOut, letter bytes.Buffer
 	if err := inventoryCSV(&csvOut, h); err != nil {
