@@ -71,6 +71,14 @@ func (s *Service) vaultState() VaultState {
 	return st
 }
 
+// VaultSealed reports whether the daemon holds no vault key (for metrics;
+// no authorization: it reveals nothing but the seal).
+func (s *Service) VaultSealed() bool {
+	s.key.mu.Lock()
+	defer s.key.mu.Unlock()
+	return s.key.ident == nil
+}
+
 // Unseal unlocks the vault's private key with passphrase and keeps it in
 // the daemon's memory. A wrong passphrase is a refusal, recorded.
 func (s *Service) Unseal(ctx context.Context, a Actor, passphrase []byte) (VaultState, error) {
