@@ -26,11 +26,14 @@ const (
 	// checks that when the request is filed and again when it is carried
 	// out.
 	KindPrune Kind = "prune"
+	// KindExceptionalRead: a read of a quarantined or held dataset, whose
+	// completeness is not proven (approved by a supervisor).
+	KindExceptionalRead Kind = "exceptional-read"
 )
 
 // Kinds lists every kind.
 var Kinds = []Kind{KindAccountCreate, KindAccountChange, KindAccountDisable, KindUnlock,
-	KindDestruction, KindExport, KindHandover, KindEmergencyUse, KindPrune}
+	KindDestruction, KindExport, KindHandover, KindEmergencyUse, KindPrune, KindExceptionalRead}
 
 // KindRule says who approves and who carries out a kind of request.
 type KindRule struct {
@@ -46,23 +49,31 @@ type KindRule struct {
 	// AboutAccount: the subject is a username, and that person can neither
 	// approve nor carry out a request about their own account.
 	AboutAccount bool
+	// ExecutorIsSubject: the subject (a username) carries the approved
+	// request out, and nobody else: a hand-over is accepted by the person
+	// who receives custody. The subject cannot approve it.
+	ExecutorIsSubject bool
 }
 
 // kindRules is the one table of approval rules. Account changes and
 // unlocks are approved by a supervisor and carried out by an admin;
 // destruction, export and hand-over are approved by a supervisor and
 // carried out by the requester, destruction (irreversible) by two
-// supervisors; emergency use is approved by the director (clause 二);
-// pruning old ledger segments, like destruction, by two supervisors.
+// supervisors; emergency use is approved by the director (clause 二); a
+// read of quarantined or held data (exceptional-read) by a supervisor;
+// pruning old ledger segments, like destruction, by two supervisors. A
+// hand-over is carried out (accepted) by its subject, the person who
+// receives custody.
 var kindRules = map[Kind]KindRule{
-	KindAccountCreate:  {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
-	KindAccountChange:  {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
-	KindAccountDisable: {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
-	KindUnlock:         {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
-	KindDestruction:    {ApproverRole: RoleSupervisor, Approvers: 2},
-	KindExport:         {ApproverRole: RoleSupervisor, Approvers: 1},
-	KindHandover:       {ApproverRole: RoleSupervisor, Approvers: 1},
-	KindEmergencyUse:   {ApproverRole: RoleDirector, Approvers: 1},
+	KindAccountCreate:   {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
+	KindAccountChange:   {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
+	KindAccountDisable:  {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
+	KindUnlock:          {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorRole: RoleAdmin, AboutAccount: true},
+	KindDestruction:     {ApproverRole: RoleSupervisor, Approvers: 2},
+	KindExport:          {ApproverRole: RoleSupervisor, Approvers: 1},
+	KindHandover:        {ApproverRole: RoleSupervisor, Approvers: 1, ExecutorIsSubject: true},
+	KindEmergencyUse:    {ApproverRole: RoleDirector, Approvers: 1},
+	KindExceptionalRead: {ApproverRole: RoleSupervisor, Approvers: 1},
 	// Pruning the ledger is as irreversible as destruction: two
 	// supervisors approve, and the auditor who asked carries it out.
 	KindPrune: {ApproverRole: RoleSupervisor, Approvers: 2},
@@ -197,7 +208,7 @@ func NewRequest(id string, k Kind, subject, reason, requester string, now time.T
 	case ttl < 0:
 		return nil, rule("expiry", "a request cannot expire before it is filed")
 	}
-	if kr.AboutAccount {
+	if kr.AboutAccount || kr.ExecutorIsSubject {
 		if err := ValidateUsername(subject); err != nil {
 			return nil, rule("subject", "%v", err)
 		}
@@ -270,6 +281,8 @@ func (r *Request) Approve(by string, roles []Role, reason string, now time.Time)
 		return rule("requester-cannot-approve", "%s filed request %s and cannot approve it", by, r.ID)
 	case kr.AboutAccount && by == r.Subject:
 		return rule("subject-cannot-approve", "request %s is about %s's own account", r.ID, by)
+	case kr.ExecutorIsSubject && by == r.Subject:
+		return rule("subject-cannot-approve", "request %s is carried out by %s, who cannot also approve it", r.ID, by)
 	case !slices.Contains(roles, kr.ApproverRole):
 		return rule("approver-role", "a %s request is approved by %s; %s is not one", r.Kind, article(kr.ApproverRole), by)
 	case slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By == by }):
@@ -347,6 +360,13 @@ func (r *Request) Execute(by string, roles []Role, now time.Time) error {
 	switch {
 	case strings.TrimSpace(by) == "":
 		return rule("executor", "a request is carried out by one identified person")
+	case kr.ExecutorIsSubject:
+		if by != r.Subject {
+			return rule("executor", "an approved %s request is carried out by %s, its subject, not %s", r.Kind, r.Subject, by)
+		}
+		if slices.ContainsFunc(r.Approvals, func(d Decision) bool { return d.By == by }) {
+			return rule("executor-not-approver", "%s approved request %s and cannot also carry it out", by, r.ID)
+		}
 	case kr.ExecutorRole == "":
 		if by != r.Requester {
 			return rule("executor", "an approved %s request is carried out by its requester %s, not %s", r.Kind, r.Requester, by)

@@ -137,6 +137,20 @@ func TestApprovalRules(t *testing.T) {
 			{"reject", "sue", supervisor, "keep it", h, ""},
 			{"approve", "sid", supervisor, "", h, "closed"},
 		}, RequestRejected},
+		{"a hand-over is accepted by its subject, who receives custody, and by nobody else", KindHandover, "bert", []step{
+			{"approve", "bert", []Role{RoleOfficer, RoleSupervisor}, "", h, "subject-cannot-approve"},
+			{"approve", "sam", supervisor, "inventory checked", h, ""},
+			{"execute", "olga", officer, "", h, "executor"},
+			{"execute", "sam", supervisor, "", h, "executor"},
+			{"execute", "bert", officer, "", 2 * h, ""},
+			{"execute", "bert", officer, "", 2 * h, "executes-once"},
+		}, RequestExecuted},
+		{"an exceptional read is approved by a supervisor and used by its requester", KindExceptionalRead, "ds-1", []step{
+			{"approve", "dora", director, "", h, "approver-role"},
+			{"approve", "sam", supervisor, "checked the quarantine reason", h, ""},
+			{"execute", "otto", officer, "", h, "executor"},
+			{"execute", "olga", officer, "", h, ""},
+		}, RequestExecuted},
 		{"only the requester cancels, and then nothing follows", KindHandover, "ds-1", []step{
 			{"cancel", "sam", nil, "", h, "requester-only-cancels"},
 			{"approve", "sam", supervisor, "", h, ""},
@@ -315,7 +329,8 @@ func FuzzRequest(f *testing.F) {
 			if r.Executed.By == "" || len(by) < kr.Approvers || r.Rejection != nil || r.Cancelled != nil || r.ExpiredAt != nil || !r.Executed.At.Before(r.Expires) {
 				t.Fatalf("executed without its approvals, or after closing: %+v", r)
 			}
-			if kr.ExecutorRole == "" && r.Executed.By != r.Requester ||
+			if kr.ExecutorIsSubject && (r.Executed.By != r.Subject || slices.Contains(by, r.Executed.By)) ||
+				!kr.ExecutorIsSubject && kr.ExecutorRole == "" && r.Executed.By != r.Requester ||
 				kr.ExecutorRole != "" && (slices.Contains(by, r.Executed.By) || (kr.AboutAccount && r.Executed.By == r.Subject) || !holds(r.Executed.By, kr.ExecutorRole)) {
 				t.Fatalf("executed by the wrong person: %+v", r)
 			}

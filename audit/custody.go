@@ -143,6 +143,22 @@ const (
 	// EvLedgerArchived: the events before a date were exported as an
 	// archive with proofs (retention, 三(五)).
 	EvLedgerArchived EventType = "ledger.archived"
+	// The data lifecycle (clauses 二, 三(二)(六), 四(一)(二), 五(一)(八)).
+	// EvVaultUnsealed: a person gave the daemon the vault's private key,
+	// kept in memory only; EvVaultSealed: it was dropped (details reason:
+	// request, idle, shutdown).
+	EvVaultUnsealed EventType = "vault.unsealed"
+	EvVaultSealed   EventType = "vault.sealed"
+	// EvVaultScrubbed: the daemon itself decrypted every object with the
+	// unsealed key and checked it against the ledger: a fact, not a report.
+	EvVaultScrubbed EventType = "vault.scrubbed"
+	// EvDatasetCustodyTransferred: a dataset's custodian changed by an
+	// accepted hand-over; it carries the dataset (same state, new
+	// custodian).
+	EvDatasetCustodyTransferred EventType = "dataset.custody_transferred"
+	// EvHandoverCompleted: a hand-over (列冊移交) was accepted: the
+	// inventory's hash and who requested, approved and accepted it.
+	EvHandoverCompleted EventType = "handover.completed"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -165,13 +181,23 @@ var transitions = func() []transition {
 		// A quarantined file pulled again is judged anew.
 		t = append(t, transition{EvDatasetRepulled, StateQuarantined, s})
 	}
-	return append(t,
+	return append(append(t,
 		// A held change file's integrity was proven: released, it is
 		// verified. A quarantined file's was not: it is only released.
 		transition{EvDatasetReleased, StateHeld, StateVerified},
 		transition{EvDatasetReleased, StateQuarantined, StateReleased},
-	)
+	), custodyTransfers()...)
 }()
+
+// custodyTransfers: a hand-over changes a dataset's custodian, never its
+// state, so it moves every state to itself.
+func custodyTransfers() []transition {
+	var t []transition
+	for _, s := range States {
+		t = append(t, transition{EvDatasetCustodyTransferred, s, s})
+	}
+	return t
+}
 
 // catalogue lists every event type Append accepts.
 var catalogue = func() map[EventType]bool {
@@ -193,6 +219,8 @@ var catalogue = func() map[EventType]bool {
 		EvDatasetRead, EvDatasetExported,
 		EvReviewStarted, EvReviewFinding, EvReviewInvestigationClosed, EvReviewClosed,
 		EvAccessCosigned, EvTrainingRecorded, EvLedgerArchived,
+		EvVaultUnsealed, EvVaultSealed, EvVaultScrubbed,
+		EvDatasetCustodyTransferred, EvHandoverCompleted,
 	} {
 		m[t] = true
 	}

@@ -16,6 +16,11 @@ func TestTransitionTable(t *testing.T) {
 	}
 	allowed[[3]string{string(EvDatasetReleased), string(StateHeld), string(StateVerified)}] = true
 	allowed[[3]string{string(EvDatasetReleased), string(StateQuarantined), string(StateReleased)}] = true
+	// A hand-over changes the custodian of a dataset in any state, never
+	// the state.
+	for _, s := range States {
+		allowed[[3]string{string(EvDatasetCustodyTransferred), string(s), string(s)}] = true
+	}
 
 	froms := append([]State{""}, States...)
 	for _, ev := range EventTypes() {
@@ -98,5 +103,55 @@ func TestVerifyFindsForbiddenTransition(t *testing.T) {
 	}
 	if !strings.Contains(rep.String(), "quarantined") {
 		t.Errorf("the report should say what the table allows: %s", rep)
+	}
+}
+
+// TestCustodyTransferKeepsTheState: a hand-over's event records the new
+// custodian of a dataset in its state; it cannot change the state nor
+// apply to a dataset not recorded, and Verify replays it as the table
+// says: sound when the state stayed, a problem where it changed.
+func TestCustodyTransferKeepsTheState(t *testing.T) {
+	l, path := openTest(t, newTestKey(t, "test"))
+	d := testDataset(1, StateHeld)
+	d.Custodian = "olga"
+	app := func(typ EventType, d *Dataset) error {
+		return l.Update(func(tx *Tx) error {
+			_, err := tx.Append(Event{Actor: "bert", Type: typ, Dataset: d, Details: map[string]string{"from": "olga", "to": "bert"}})
+			return err
+		})
+	}
+	if err := app(EvDatasetReceived, d); err != nil {
+		t.Fatal(err)
+	}
+	moved := *d
+	moved.Custodian = "bert"
+	if err := app(EvDatasetCustodyTransferred, &moved); err != nil {
+		t.Fatalf("custody transfer: %v", err)
+	}
+	if got, _, _ := l.Dataset(d.ID); got.Custodian != "bert" || got.State != StateHeld {
+		t.Fatalf("after the transfer: %+v", got)
+	}
+	changed := moved
+	changed.State = StateVerified
+	if err := app(EvDatasetCustodyTransferred, &changed); !errors.Is(err, ErrTransition) {
+		t.Fatalf("a hand-over that changes the state: %v", err)
+	}
+	if err := app(EvDatasetCustodyTransferred, testDataset(2, StateVerified)); !errors.Is(err, ErrTransition) {
+		t.Fatalf("a hand-over of a dataset never received: %v", err)
+	}
+	if err := app(EvDatasetCustodyTransferred, nil); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("a hand-over event without the dataset: %v", err)
+	}
+	// Written past the rules: Verify finds it.
+	testSkipTransitions = true
+	err := app(EvDatasetCustodyTransferred, &changed)
+	testSkipTransitions = false
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	rep := verifyFile(t, path, VerifyOptions{})
+	if rep.OK || !hasKind(rep, ProblemTransition) || rep.FirstBad != 2 {
+		t.Fatalf("a custody transfer that changed the state must be reported at event 2: %s", rep)
 	}
 }

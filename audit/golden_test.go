@@ -41,10 +41,19 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvDatasetRead, audit.EvDatasetExported,
 	audit.EvReviewStarted, audit.EvReviewFinding, audit.EvReviewInvestigationClosed, audit.EvReviewClosed,
 	audit.EvAccessCosigned, audit.EvTrainingRecorded, audit.EvLedgerArchived,
+	audit.EvVaultUnsealed, audit.EvVaultSealed, audit.EvVaultScrubbed,
+	audit.EvDatasetCustodyTransferred, audit.EvHandoverCompleted,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.
-var transitionsAddedAfterV1 = []goldenTransition{}
+var transitionsAddedAfterV1 = func() []goldenTransition {
+	var t []goldenTransition
+	// A hand-over changes the custodian, never the state.
+	for _, s := range audit.States {
+		t = append(t, goldenTransition{audit.EvDatasetCustodyTransferred, s, s})
+	}
+	return t
+}()
 
 type goldenTransition struct {
 	Event    audit.EventType

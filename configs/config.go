@@ -69,6 +69,8 @@ type Config struct {
 	Review Review `yaml:"review"`
 	// Training enforces the yearly training hours (review.go).
 	Training Training `yaml:"training"`
+	// Vault sets how long an unsealed vault key is kept unused (vault.go).
+	Vault VaultConfig `yaml:"vault"`
 
 	// Path is the file this configuration was loaded from (not a YAML key).
 	Path string `yaml:"-"`
@@ -402,6 +404,7 @@ func (c *Config) ApplyDefaults() {
 	c.applyAccountsDefaults()
 	c.applyNotifyDefaults()
 	c.applyReviewDefaults()
+	c.applyVaultDefaults()
 	for _, s := range c.Sources {
 		if s == nil {
 			continue
@@ -571,6 +574,7 @@ func (c *Config) Validate() error {
 	c.validateNotify(&p)
 	c.validateMetrics(&p)
 	c.validateReview(&p)
+	c.validateVault(&p)
 	if len(c.Jobs) == 0 {
 		p.add("jobs", "at least one job is required")
 	}

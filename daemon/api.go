@@ -71,6 +71,7 @@ type API interface {
 	TrainingReport(ctx context.Context, a service.Actor, year int) ([]service.TrainingShort, error)
 	ArchiveLedger(ctx context.Context, a service.Actor, before time.Time) (service.Archived, error)
 	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
+	lifecycleAPI // api_lifecycle.go
 }
 
 var _ API = (*service.Service)(nil)

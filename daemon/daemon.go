@@ -253,6 +253,8 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	go func() { defer d.wg.Done(); d.sweepLoop(runCtx) }()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.checkpointLoop(runCtx) }()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.sealLoop(runCtx) }()
 	d.ops.notifier.Start()
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); d.ops.checkpointLoop(runCtx, time.Hour) }()
@@ -320,6 +322,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	}
 	d.wg.Wait()
 	os.Remove(d.Config.SocketPath())
+	d.Service.SealForShutdown() // the vault key never outlives the process
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStopped})
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -451,6 +454,21 @@ func (d *Daemon) sweepLoop(ctx context.Context) {
 			t.Stop()
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// sealLoop drops an unsealed vault key once it sat unused for
+// vault.unseal_idle (the service decides; this only asks often enough).
+func (d *Daemon) sealLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.Service.SealIfIdle()
 		}
 	}
 }

@@ -55,6 +55,7 @@ func (d *Daemon) openOps() error {
 		Ledger:       d.Ledger,
 		LedgerPath:   d.Config.LedgerPath(),
 		VaultObjects: func() (int, int64, error) { return vaultUsage(d.Config.VaultDir()) },
+		Sealed:       func() bool { return d.Service.VaultSealed() },
 		LastVerification: func() metrics.Verification {
 			st := d.health.status()
 			switch {

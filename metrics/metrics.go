@@ -51,6 +51,8 @@ type Sources struct {
 	Jobs func() []string
 	// PendingNotifications is the notification queue's length.
 	PendingNotifications func() int
+	// Sealed reports whether the vault is sealed (nil: always sealed).
+	Sealed func() bool
 }
 
 // Metrics is custodian's registry and the series updated as things happen.
@@ -163,7 +165,7 @@ var (
 	descVerOK    = prometheus.NewDesc(Namespace+"_ledger_verification_ok", "1 if the last ledger check passed, 0 if it failed (the daemon then refuses all work).", nil, nil)
 	descObjects  = prometheus.NewDesc(Namespace+"_vault_objects", "Encrypted objects in the vault.", nil, nil)
 	descVaultB   = prometheus.NewDesc(Namespace+"_vault_bytes", "Bytes of the vault's encrypted objects.", nil, nil)
-	descSealed   = prometheus.NewDesc(Namespace+"_vault_sealed", "1 while the vault is sealed: the daemon holds only the vault's public key and cannot decrypt (always, until unsealing exists).", nil, nil)
+	descSealed   = prometheus.NewDesc(Namespace+"_vault_sealed", "1 while the vault is sealed: the daemon holds only the vault's public key and cannot decrypt; 0 while an officer unsealed it (custodian vault unseal).", nil, nil)
 	descLastOK   = prometheus.NewDesc(Namespace+"_job_last_success_timestamp_seconds", "When each configured job last finished a run without a failure (Unix time; 0 if never).", []string{"job_name"}, nil)
 	descNotify   = prometheus.NewDesc(Namespace+"_notifications_pending", "Notification deliveries waiting in the queue (being retried).", nil, nil)
 )
@@ -222,7 +224,11 @@ func (s *state) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.NewInvalidMetric(descObjects, err)
 		}
 	}
-	gauge(descSealed, 1)
+	sealed := 1.0
+	if src.Sealed != nil && !src.Sealed() {
+		sealed = 0
+	}
+	gauge(descSealed, sealed)
 	s.m.mu.Lock()
 	last := make(map[string]time.Time, len(s.m.lastSuccess))
 	for k, v := range s.m.lastSuccess {

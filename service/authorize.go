@@ -108,6 +108,32 @@ const (
 	// ActPruneLedger: ask for old, archived ledger segments to be pruned
 	// (a prune request; retention, 三(五)).
 	ActPruneLedger Action = "audit.prune"
+
+	// The data lifecycle.
+	//
+	// ActUnseal gives the daemon the vault's private key (in memory only);
+	// ActSeal drops it.
+	ActUnseal Action = "vault.unseal"
+	ActSeal   Action = "vault.seal"
+	// ActScrubVault has the daemon, unsealed, decrypt and check every
+	// object itself and record the outcome as a fact.
+	ActScrubVault Action = "vault.scrub"
+	// ActReadDataset streams a dataset's received bytes, for a purpose and
+	// a case (五(一)).
+	ActReadDataset Action = "dataset.read"
+	// ActFileDataRequest files a request about a dataset's data: an
+	// export (copy), an emergency use outside its legal basis, or an
+	// exceptional read of quarantined or held data.
+	ActFileDataRequest Action = "request.data"
+	// ActRunExport makes the approved copy, encrypted to its recipient.
+	ActRunExport Action = "dataset.export"
+	// ActFileHandover files a hand-over of one person's custody to another.
+	ActFileHandover Action = "request.handover"
+	// ActAcceptHandover: the receiving officer accepts an approved
+	// hand-over, and custody moves.
+	ActAcceptHandover Action = "handover.accept"
+	// ActReadHandover shows a hand-over's inventory and letter.
+	ActReadHandover Action = "handover.read"
 )
 
 // Actions lists every action.
@@ -115,7 +141,9 @@ var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, Ac
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
 	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
 	ActBackup, ActScrapeMetrics,
-	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger}
+	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger,
+	ActUnseal, ActSeal, ActScrubVault, ActReadDataset, ActFileDataRequest, ActRunExport,
+	ActFileHandover, ActAcceptHandover, ActReadHandover}
 
 // The roles, short.
 const (
@@ -187,6 +215,33 @@ var matrix = map[Action][]accounts.Role{
 	ActRecordTraining: {rS, rM},
 	ActReadTraining:   {rS, rA, rM, rD},
 	ActPruneLedger:    {rA},
+
+	// Unsealing hands the daemon the key to every object of the vault:
+	// the officer, who holds the vault passphrase as the custodian of the
+	// data (clause 四(一)), does it; a contractor never holds that key.
+	// Sealing only takes the key away again, so anyone accountable for
+	// the installation may do it at once (an officer or contractor, a
+	// supervisor, an admin in an incident, the director); the auditor
+	// only observes.
+	ActUnseal: {rO},
+	ActSeal:   {rO, rS, rM, rD, rC},
+	// The in-daemon scrub returns no data, only the outcome, which the
+	// daemon records: the data people and the auditor may ask for it.
+	ActScrubVault: {rO, rA, rC},
+	// Reads and copies of registry data: only the officer or contractor
+	// of the dataset's unit (clauses 二, 三(六)); every copy needs an
+	// approved request, which they file and carry out.
+	ActReadDataset:     {rO, rC},
+	ActFileDataRequest: {rO, rC},
+	ActRunExport:       {rO, rC},
+	// Custody is an officer's, never a contractor's: a hand-over is
+	// filed by the officer handing over, or by a supervisor when that
+	// officer is gone, and accepted by the receiving officer. The data
+	// people, supervisors, auditors and the director may read the
+	// inventory and the letter (metadata only).
+	ActFileHandover:   {rO, rS},
+	ActAcceptHandover: {rO},
+	ActReadHandover:   {rO, rS, rA, rD, rC},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

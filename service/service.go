@@ -74,6 +74,10 @@ type Service struct {
 
 	sess   sessions
 	scrape scrapeSessions
+	// key is the vault's private key while unsealed (vaultkey.go).
+	key keyring
+	// inflight are the requests a read or export is using now.
+	inflight inflight
 }
 
 func (s *Service) now() time.Time {
@@ -187,6 +191,10 @@ func (s *Service) Status(ctx context.Context, a Actor) (Status, error) {
 	if s.Daemon != nil {
 		d := s.Daemon()
 		st.Daemon = &d
+	}
+	if s.Vault != nil {
+		v := s.vaultState()
+		st.Vault = &v
 	}
 	return st, nil
 }

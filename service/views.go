@@ -107,6 +107,8 @@ type Status struct {
 	// Daemon is the daemon's uptime and each job's last and next run
 	// (absent when no daemon answers).
 	Daemon *DaemonStatus `json:"daemon,omitempty"`
+	// Vault says whether the daemon holds the vault's private key.
+	Vault *VaultState `json:"vault,omitempty"`
 }
 
 // DaemonStatus is the daemon's part of Status.

@@ -114,6 +114,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 		newRequestCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newCertCmd(g),
 		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
 		newReviewCmd(g), newAccessCmd(g), newTrainingCmd(g),
+		newExportCmd(g), newHandoverCmd(g),
 	)
 	return root
 }

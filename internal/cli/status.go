@@ -89,6 +89,9 @@ func printStatus(w io.Writer, st service.Status) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "Datasets:  %d\n", st.Datasets)
+	if st.Vault != nil {
+		fmt.Fprintln(w, vaultLine(st.Vault))
+	}
 	if d := st.Daemon; d != nil {
 		fmt.Fprintf(w, "Daemon:    up %s (since %s)\n", time.Duration(d.UptimeSeconds)*time.Second, localTime(&d.StartedAt))
 		fmt.Fprintf(w, "Vault:     %s\n", d.Vault)

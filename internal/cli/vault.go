@@ -19,7 +19,7 @@ import (
 )
 
 func newVaultCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault"}
+	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault; unseal and seal its private key in the daemon"}
 	var passFile string
 	verify := &cobra.Command{
 		Use:   "verify --config FILE [--passphrase-file FILE]",
@@ -31,7 +31,11 @@ stream without writing plaintext anywhere, and checks its size, SHA-256 and
 record count against the ledger. It names every object that fails and reports
 objects no dataset refers to.
 
-With a daemon running, the outcome is recorded on the ledger as a report by
+While the daemon is unsealed (custodian vault unseal), the scrub runs inside
+it with the key it holds, and the daemon records the outcome as its own
+finding (vault.scrubbed); no passphrase is asked.
+
+Otherwise, with a daemon running, the outcome is recorded on the ledger as a report by
 you (the daemon cannot decrypt, so it records who reported what): the number
 of objects checked, the failed object IDs, and the digest of what was checked
 (SHA-256 over the sorted lines "OBJECT_ID SHA256"). The daemon refuses, and
@@ -48,6 +52,9 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 				return err
 			}
 			ctx := cmd.Context()
+			if done, err := daemonScrub(ctx, g, cl); done {
+				return err
+			}
 			plan, err := scrubPlan(ctx, cl)
 			daemonUp := err == nil
 			if errors.Is(err, daemon.ErrNotRunning) {
@@ -84,7 +91,7 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 		},
 	}
 	verify.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the vault passphrase (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
-	c.AddCommand(verify)
+	c.AddCommand(verify, newUnsealCmd(g), newSealCmd(g))
 	return c
 }
 
