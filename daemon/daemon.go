@@ -279,7 +279,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	var tlsSrv *http.Server
 	if tlsLn != nil {
 		tlsSrv = &http.Server{
-			Handler:           handler,
+			Handler:           d.httpsHandler(runCtx, handler),
 			ConnContext:       withPeer,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
