@@ -34,8 +34,9 @@ func (l *Ledger) DatasetPage(f DatasetFilter, offset, limit int) ([]Dataset, int
 		return nil, 0, fmt.Errorf("audit: dataset page: %w: offset %d, limit %d", ErrInvalidArgument, offset, limit)
 	}
 	type hit struct {
+		sec  int64 // ReceivedAt: Unix seconds and nanoseconds
+		nsec int
 		key  []byte
-		recv time.Time
 	}
 	var out []Dataset
 	var total int
@@ -48,12 +49,12 @@ func (l *Ledger) DatasetPage(f DatasetFilter, offset, limit int) ([]Dataset, int
 				return fmt.Errorf("%w: dataset %q: %v", ErrCorrupt, k, err)
 			}
 			if m {
-				hits = append(hits, hit{k, recv})
+				hits = append(hits, hit{recv.Unix(), recv.Nanosecond(), k})
 			}
 		}
 		total = len(hits)
 		slices.SortFunc(hits, func(a, b hit) int {
-			return cmp.Or(b.recv.Compare(a.recv), bytes.Compare(b.key, a.key))
+			return cmp.Or(cmp.Compare(b.sec, a.sec), cmp.Compare(b.nsec, a.nsec), bytes.Compare(b.key, a.key))
 		})
 		if offset >= len(hits) {
 			return nil
@@ -94,11 +95,17 @@ func (l *Ledger) DatasetCount() (int, error) {
 // matchRaw reports whether the dataset record v matches f, and its
 // ReceivedAt.
 func matchRaw(f DatasetFilter, v []byte) (bool, time.Time, error) {
-	recvRaw, ok1 := rawString(v, `"received_at":"`)
-	recv, err := time.Parse(time.RFC3339Nano, string(recvRaw))
-	job, ok2 := rawString(v, `"job":"`)
-	st, ok3 := rawString(v, `"state":"`)
-	purpose, ok4 := rawString(v, `"purpose":"`)
+	// json.Marshal writes the fields in the struct's order: job, state,
+	// purpose, received_at. Each is looked for after the one before.
+	job, at, ok1 := rawString(v, 0, `"job":"`)
+	st, at, ok2 := rawString(v, at, `"state":"`)
+	purpose, at, ok3 := rawString(v, at, `"purpose":"`)
+	recvRaw, _, ok4 := rawString(v, at, `"received_at":"`)
+	var recv time.Time
+	var err error
+	if ok4 {
+		recv, err = time.Parse(time.RFC3339Nano, string(recvRaw))
+	}
 	if !ok1 || !ok2 || !ok3 || !ok4 || err != nil || bytes.IndexByte(job, '\\') >= 0 || bytes.IndexByte(purpose, '\\') >= 0 || bytes.IndexByte(st, '\\') >= 0 {
 		// Not the shape json.Marshal writes, or escaped text: decode.
 		var d Dataset
@@ -132,20 +139,22 @@ func (f DatasetFilter) Match(d Dataset) bool {
 }
 
 // rawString returns the raw (still escaped) text of the string after the
-// first occurrence of key (`"name":"`), up to its closing quote.
-func rawString(v []byte, key string) ([]byte, bool) {
-	i := bytes.Index(v, []byte(key))
+// first occurrence of key (`"name":"`) at or after from, up to its closing
+// quote, and the position after that quote.
+func rawString(v []byte, from int, key string) ([]byte, int, bool) {
+	i := bytes.Index(v[from:], []byte(key))
 	if i < 0 {
-		return nil, false
+		return nil, from, false
 	}
-	s := v[i+len(key):]
+	start := from + i + len(key)
+	s := v[start:]
 	for j := 0; j < len(s); j++ {
 		switch s[j] {
 		case '\\':
 			j++
 		case '"':
-			return s[:j], true
+			return s[:j], start + j + 1, true
 		}
 	}
-	return nil, false
+	return nil, from, false
 }

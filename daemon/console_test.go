@@ -120,7 +120,7 @@ func (cf *consoleFixture) seed(t *testing.T) (dsID, reqID string, nationalIDs []
 	}
 	q, err := cf.as(t, "adam").FileAccountRequest(ctx, service.AccountRequest{Kind: accounts.KindAccountCreate, Username: "olga2",
 		Account: &accounts.AccountSpec{FullName: "Olga Two", EmployeeID: "E-2", Unit: "test-unit", Roles: []accounts.Role{accounts.RoleOfficer}},
-		Reason: "a new transfer officer"})
+		Reason:  "a new transfer officer"})
 	if err != nil {
 		t.Fatal(err)
 	}
