@@ -281,7 +281,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 	var tlsSrv *http.Server
 	if tlsLn != nil {
 		tlsSrv = &http.Server{
-			Handler:           d.httpsHandler(handler),
+			Handler:           d.httpsHandler(runCtx, handler),
 			ConnContext:       withPeer,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
@@ -483,12 +483,10 @@ func (d *Daemon) handler(runCtx context.Context) http.Handler {
 	return h.mux()
 }
 
-// httpsHandler is the API plus /metrics for an account with the metrics
-// role, authenticated with HTTP basic credentials (what Prometheus sends).
-func (d *Daemon) httpsHandler(api http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", api)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+// metricsHandler serves /metrics to an account with the metrics role,
+// authenticated with HTTP basic credentials (what Prometheus sends).
+func (d *Daemon) metricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, pw, ok := r.BasicAuth()
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="custodian metrics"`)
@@ -505,7 +503,6 @@ func (d *Daemon) httpsHandler(api http.Handler) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		d.ops.metrics.Handler().ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // listenSocket listens on the Unix socket, removing a stale one left by a

@@ -77,6 +77,9 @@ func (s *Service) policy() accounts.Policy {
 	if s.HashParams != (accounts.Params{}) {
 		p.Hash = s.HashParams
 	}
+	if s.IdleOverride > 0 {
+		p.Idle = s.IdleOverride
+	}
 	return p
 }
 
@@ -466,12 +469,12 @@ func (s *Service) login(by Actor, pol accounts.Policy, req LoginRequest) (res Lo
 			evs = append(evs, audit.Event{Actor: SystemActor, Type: audit.EvAccountDisabled,
 				Details: map[string]string{"username": acct.Username, "reason": cerr.Error()}})
 		}
-		out = fmt.Errorf("%w: %v; an approved account-change request by a supervisor and an admin reopens it", ErrUnauthenticated, cerr)
+		out = fmt.Errorf("%w: %w; an approved account-change request by a supervisor and an admin reopens it", ErrUnauthenticated, cerr)
 	case errors.Is(cerr, accounts.ErrLocked) && !errors.Is(cerr, accounts.ErrBadTOTP):
 		fail("account locked")
-		out = fmt.Errorf("%w: %v (`custodian account request unlock --user %s`)", ErrUnauthenticated, accounts.ErrLocked, acct.Username)
+		out = fmt.Errorf("%w: %w (`custodian account request unlock --user %s`)", ErrUnauthenticated, accounts.ErrLocked, acct.Username)
 	case errors.Is(cerr, accounts.ErrTOTPRequired):
-		return res, false, fmt.Errorf("%w: one-time code required: give --totp CODE from your authenticator", ErrUnauthenticated)
+		return res, false, fmt.Errorf("%w: %w: give --totp CODE from your authenticator", ErrUnauthenticated, accounts.ErrTOTPRequired)
 	case errors.Is(cerr, accounts.ErrBadTOTP):
 		fail("wrong one-time code")
 		out = fmt.Errorf("%w: %v", ErrUnauthenticated, cerr)

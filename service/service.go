@@ -56,6 +56,10 @@ type Service struct {
 	// HashParams, if set, replaces the argon2id parameters of new password
 	// hashes (tests use cheap ones; never set it in production).
 	HashParams accounts.Params
+	// IdleOverride, if set, replaces the session idle limit
+	// (accounts.session.idle, at least a minute): tests of the console's
+	// idle blanking shorten it. Never set it in production.
+	IdleOverride time.Duration
 	// Signer is the ledger's key, which signs backup manifests, and Vault
 	// the vault (public key only), which seals the signing key in a
 	// backup. The daemon sets both; without them Backup is unavailable.
@@ -176,11 +180,11 @@ func (s *Service) Status(ctx context.Context, a Actor) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	ds, err := s.Ledger.Datasets()
+	nds, err := s.Ledger.DatasetCount()
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{DataDir: s.config().DataDir, Jobs: s.config().JobNames(), LedgerSize: n, Datasets: len(ds), Caller: a,
+	st := Status{DataDir: s.config().DataDir, Jobs: s.config().JobNames(), LedgerSize: n, Datasets: nds, Caller: a,
 		Ledger: LedgerStatus{State: LedgerOK}}
 	if s.LedgerHealth != nil {
 		st.Ledger = s.LedgerHealth()

@@ -15,7 +15,7 @@ import (
 	"custodian/transfer"
 )
 
-func newService(t *testing.T) *Service {
+func newService(t testing.TB) *Service {
 	t.Helper()
 	skey, _, err := audit.GenerateSigningKey("custodian-test")
 	if err != nil {

@@ -1,0 +1,40 @@
+// Package web is custodian's web console: server-rendered pages for the
+// people who never touch a shell (supervisors, who approve; auditors, who
+// review) and for officers and admins, served by the daemon on its HTTPS
+// listener only (never on the Unix socket), at / beside the API's /v1/.
+//
+// Design:
+//
+//   - The console is a transport, like the JSON API. Every page calls the
+//     same service methods the API calls, through the [Service] interface,
+//     and applies no rule of its own: whether a page or a button is shown
+//     is asked of the service (service.Permits, the one role matrix;
+//     Service.MayStep, the approvals engine tried on a copy; the custody
+//     table for release and re-pull), and every step is decided again by
+//     the service when it is taken. Each route names the action it needs
+//     (routes); the route asks Service.Allow first, so typing the URL of a
+//     page one may not use is refused and recorded like an API refusal.
+//   - Metadata only: no page shows registry record contents. Datasets are
+//     listed by their metadata (names, sizes, digests, counts, states);
+//     proofs are downloaded as the proof files the CLI writes.
+//   - GET never changes anything; every change is a POST form. Cross-site
+//     POSTs are refused by net/http's CrossOriginProtection (Sec-Fetch-Site
+//     and Origin), so no token is needed in the forms.
+//   - The session is the service's: the token from Service.Login lives in a
+//     __Host- cookie (Secure, HttpOnly, SameSite=Strict) and is looked up
+//     with Service.Authenticate on every request. Logging out is a POST.
+//   - Clause 五(三), nothing left on the screen: every page carries the
+//     session's idle limit in a data attribute; the one static script
+//     (static/app.js, allowed by the Content-Security-Policy as 'self')
+//     blanks the page when it passes and goes to the login page. The
+//     service ends the session at the same limit anyway.
+//   - Every response carries a strict Content-Security-Policy (no inline
+//     script or style), HSTS, frame denial, no referrer and no-store.
+//   - Templates and static files are embedded (go:embed): no CDN, no
+//     external fonts. Strings come from a message catalog, one plain map
+//     per language (zh-TW by default, English selectable); zh-TW dates are
+//     Republic of China dates.
+//   - Long work (a job run) belongs to the daemon, not to the request: a
+//     run is started by a POST, and its page polls (meta refresh, no
+//     script) until the run ends.
+package web
