@@ -204,7 +204,7 @@ func (o *ops) seedRuns() error {
 // status is the daemon's part of `custodian status`.
 func (o *ops) status() service.DaemonStatus {
 	now := time.Now()
-	st := service.DaemonStatus{StartedAt: o.started.UTC(), UptimeSeconds: int64(now.Sub(o.started).Seconds()), Vault: "sealed"}
+	st := service.DaemonStatus{StartedAt: o.started.UTC(), UptimeSeconds: int64(now.Sub(o.started).Seconds())}
 	if c, err := o.d.Service.Counts(); err == nil {
 		st.PendingApprovals, st.AccountsLocked = c.PendingApprovals, c.AccountsLocked
 	}

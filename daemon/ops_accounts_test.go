@@ -63,7 +63,7 @@ func TestMetricsOverHTTPSAndAccountNotifications(t *testing.T) {
 		anon.Login(ctx, service.LoginRequest{Username: "dora", Password: "Wrong-Password-9"})
 	}
 
-	if st, err := sup.Status(ctx); err != nil || st.Daemon == nil || st.Daemon.PendingApprovals != 1 || st.Daemon.AccountsLocked != 1 || st.Daemon.Vault != "sealed" {
+	if st, err := sup.Status(ctx); err != nil || st.Daemon == nil || st.Daemon.PendingApprovals != 1 || st.Daemon.AccountsLocked != 1 || st.Vault == nil || !st.Vault.Sealed {
 		t.Errorf("status: %+v %v", st.Daemon, err)
 	}
 

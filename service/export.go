@@ -75,6 +75,9 @@ func (s *Service) RunExport(ctx context.Context, a Actor, id string, w io.Writer
 	if err := s.authorize(a, ActRunExport, r); err != nil {
 		return ExportResult{}, err
 	}
+	if err := s.trainingRule(a, s.now()); err != nil { // clause 四(四), training.enforce
+		return ExportResult{}, s.refused(a, ActRunExport, r, err)
+	}
 	if err := s.open(); err != nil {
 		return ExportResult{}, err
 	}

@@ -525,3 +525,26 @@ func TestScrubInTheDaemon(t *testing.T) {
 		t.Fatalf("the record-count mismatch must be found: %+v", ev)
 	}
 }
+
+// TestTrainingEnforcedOnReads: with training.enforce, an officer without
+// three hours of training in the last year is refused a read, with the
+// rule, and the refusal is recorded; once trained, the read goes through.
+func TestTrainingEnforcedOnReads(t *testing.T) {
+	l := newLifecycle(t)
+	l.store("ds-1", audit.StateVerified, []byte("HDR|1\nA\nB\nC\nTRL3\n"))
+	l.unseal()
+	l.s.config().Training.Enforce = true
+	_, _, err := l.read("olga", "ds-1", "vaccination", "C-2026-9")
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "training:") {
+		t.Fatalf("an untrained officer's read: %v", err)
+	}
+	if ev := lastEvent(t, l.s, audit.EvAccessRefused); ev.Details["action"] != string(ActReadDataset) || !strings.Contains(ev.Details["rule"], "training") {
+		t.Fatalf("the refusal must be recorded: %+v", ev)
+	}
+	if _, err := l.s.RecordTraining(context.Background(), l.actor["sue"], TrainingRecord{Username: "olga", Hours: "3", Date: l.clk.now().AddDate(0, 0, -10).Format("2006-01-02"), Course: "個資保護"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.read("olga", "ds-1", "vaccination", "C-2026-9"); err != nil {
+		t.Fatalf("after training: %v", err)
+	}
+}

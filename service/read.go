@@ -173,6 +173,9 @@ func (s *Service) ReadDataset(ctx context.Context, a Actor, id string, req ReadR
 	if err := s.authorize(a, ActReadDataset, r); err != nil {
 		return ReadResult{}, err
 	}
+	if err := s.trainingRule(a, s.now()); err != nil { // clause 四(四), training.enforce
+		return ReadResult{}, s.refused(a, ActReadDataset, r, err)
+	}
 	if err := s.open(); err != nil {
 		return ReadResult{}, err
 	}

@@ -116,9 +116,6 @@ type DaemonStatus struct {
 	StartedAt     time.Time   `json:"started_at"`
 	UptimeSeconds int64       `json:"uptime_seconds"`
 	Jobs          []JobStatus `json:"jobs"`
-	// Vault is "sealed" while the daemon holds only the vault's public
-	// key (it needs nothing more to ingest).
-	Vault string `json:"vault"`
 	// PendingApprovals counts requests waiting for a decision;
 	// AccountsLocked the accounts locked after failed logins.
 	PendingApprovals int `json:"pending_approvals"`

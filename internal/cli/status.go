@@ -94,7 +94,6 @@ func printStatus(w io.Writer, st service.Status) {
 	}
 	if d := st.Daemon; d != nil {
 		fmt.Fprintf(w, "Daemon:    up %s (since %s)\n", time.Duration(d.UptimeSeconds)*time.Second, localTime(&d.StartedAt))
-		fmt.Fprintf(w, "Vault:     %s\n", d.Vault)
 		fmt.Fprintf(w, "Requests:  %d waiting for approval; %d account(s) locked\n", d.PendingApprovals, d.AccountsLocked)
 		if b := d.LastBackup; b != nil {
 			fmt.Fprintf(w, "Backup:    last %s (%s) in %s\n", localTime(&b.Time), b.ID, b.Dir)
