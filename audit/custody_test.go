@@ -16,6 +16,11 @@ func TestTransitionTable(t *testing.T) {
 	}
 	allowed[[3]string{string(EvDatasetReleased), string(StateHeld), string(StateVerified)}] = true
 	allowed[[3]string{string(EvDatasetReleased), string(StateQuarantined), string(StateReleased)}] = true
+	// Destruction: from every state whose objects are stored; nothing
+	// leaves destroyed.
+	for _, s := range []State{StateVerified, StateQuarantined, StateHeld, StateUnverified, StateReleased} {
+		allowed[[3]string{string(EvDatasetDestroyed), string(s), string(StateDestroyed)}] = true
+	}
 
 	froms := append([]State{""}, States...)
 	for _, ev := range EventTypes() {

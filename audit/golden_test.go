@@ -38,10 +38,17 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvRequestFiled, audit.EvRequestApproved, audit.EvRequestRejected, audit.EvRequestCancelled, audit.EvRequestExpired, audit.EvRequestExecuted,
 	audit.EvBackupCreated, audit.EvBackupRestored,
 	audit.EvNotifyDelivered, audit.EvNotifyFailed,
+	audit.EvDatasetDestroyed, audit.EvDestructionCertified, audit.EvVaultRotated,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.
-var transitionsAddedAfterV1 = []goldenTransition{}
+var transitionsAddedAfterV1 = []goldenTransition{
+	{audit.EvDatasetDestroyed, audit.StateVerified, audit.StateDestroyed},
+	{audit.EvDatasetDestroyed, audit.StateQuarantined, audit.StateDestroyed},
+	{audit.EvDatasetDestroyed, audit.StateUnverified, audit.StateDestroyed},
+	{audit.EvDatasetDestroyed, audit.StateHeld, audit.StateDestroyed},
+	{audit.EvDatasetDestroyed, audit.StateReleased, audit.StateDestroyed},
+}
 
 type goldenTransition struct {
 	Event    audit.EventType
