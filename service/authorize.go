@@ -88,13 +88,27 @@ const (
 	// ActBackup writes a backup of the installation (ledger snapshot,
 	// vault ciphertext, keys, configuration) into a directory.
 	ActBackup Action = "installation.backup"
+
+	// Destruction (clause 四(三)), retention and key rotation.
+	// ActRequestDestruction: file a destruction request for datasets.
+	ActRequestDestruction Action = "destroy.request"
+	// ActDestroy: carry out an approved destruction (its requester, by the
+	// kind's rule) with the vault passphrase.
+	ActDestroy Action = "destroy.run"
+	// ActReadCertificate: read a destruction certificate.
+	ActReadCertificate Action = "destroy.certificate"
+	// ActRotateVault: replace the vault's master key (with its passphrase).
+	ActRotateVault Action = "vault.rotate"
+	// ActExpiring: list the datasets past their job's retention.
+	ActExpiring Action = "dataset.expiring"
 )
 
 // Actions lists every action.
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
 	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
-	ActBackup}
+	ActBackup,
+	ActRequestDestruction, ActDestroy, ActReadCertificate, ActRotateVault, ActExpiring}
 
 // The roles, short.
 const (
@@ -147,6 +161,16 @@ var matrix = map[Action][]accounts.Role{
 	// A backup copies ciphertext and sealed keys only: an operations
 	// task for the admin.
 	ActBackup: {rM},
+	// Destruction: the custodian of the data (the job's officer) asks for
+	// it and, once supervisors approved, carries it out with the vault
+	// passphrase, which officers hold (as for the scrub). The certificate
+	// is for everyone who answers for the data or audits it. Rotation
+	// needs the passphrase too: the same holders.
+	ActRequestDestruction: {rO, rC},
+	ActDestroy:            {rO, rC},
+	ActReadCertificate:    {rO, rS, rA, rD, rC},
+	ActRotateVault:        {rO, rC},
+	ActExpiring:           {rO, rS, rA, rC},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

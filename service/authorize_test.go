@@ -42,6 +42,12 @@ func TestRoleMatrix(t *testing.T) {
 		ActCancelRequest:      {O, S, M, D, C},
 		ActExecuteRequest:     {M},
 		ActBackup:             {M},
+
+		ActRequestDestruction: {O, C},
+		ActDestroy:            {O, C},
+		ActReadCertificate:    {O, S, A, D, C},
+		ActRotateVault:        {O, C},
+		ActExpiring:           {O, S, A, C},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))

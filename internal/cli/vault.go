@@ -161,6 +161,9 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.
 	for _, id := range orphans {
 		fmt.Fprintf(w, "WARN  object %s is referenced by no dataset (as of ledger entry %d; removed on the daemon's next start if still unreferenced)\n", id, plan.LedgerSize)
 	}
-	fmt.Fprintf(w, "Vault verify: %d object(s) checked, %d failed, %d unreferenced\n", rep.Checked, len(rep.Failed), len(orphans))
+	for _, id := range plan.Destroyed {
+		fmt.Fprintf(w, "destroyed  %s  (its objects were erased by an approved destruction; see custodian dataset show %s)\n", id, id)
+	}
+	fmt.Fprintf(w, "Vault verify: %d object(s) checked, %d failed, %d unreferenced, %d dataset(s) destroyed\n", rep.Checked, len(rep.Failed), len(orphans), len(plan.Destroyed))
 	return rep, nil
 }
