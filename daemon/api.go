@@ -57,6 +57,7 @@ type API interface {
 	KeptCheckpoints(ctx context.Context, a service.Actor) ([]proof.Kept, error)
 	SearchEvents(ctx context.Context, a service.Actor, q service.EventQuery) (service.EventPage, error)
 	Backup(ctx context.Context, a service.Actor, dir string, progress func(backup.Progress)) (*backup.Result, error)
+	DestructionAPI
 }
 
 var _ API = (*service.Service)(nil)
@@ -111,6 +112,8 @@ var routes = []route{
 	{"GET /v1/audit/checkpoints", service.ActReadLedger, (*handlers).keptCheckpoints, false},
 	{"POST /v1/backup", service.ActBackup, (*handlers).backup, false},
 }
+
+func init() { routes = append(routes, destructionRoutes...) }
 
 // handlers serves the routes over one API.
 type handlers struct {

@@ -54,7 +54,8 @@ type RotateOptions struct {
 	// NewPassphrase protects the new master key; empty keeps the
 	// passphrase given to Rotate.
 	NewPassphrase []byte
-	// ScryptWorkFactor as for Init; zero means DefaultScryptWorkFactor.
+	// ScryptWorkFactor as for Init; zero keeps the current master key
+	// file's.
 	ScryptWorkFactor int
 	// Record, if set, is called at the commit point with the old and new
 	// public keys, before the swap; an error undoes the rotation (the old
@@ -89,6 +90,9 @@ func (v *Vault) Rotate(ctx context.Context, old *Identity, passphrase []byte, op
 	}
 	if len(pass) == 0 {
 		return nil, res, fmt.Errorf("%w: empty passphrase", ErrInvalidArgument)
+	}
+	if opts.ScryptWorkFactor == 0 {
+		opts.ScryptWorkFactor = v.currentWorkFactor()
 	}
 	wf, err := InitOptions{ScryptWorkFactor: opts.ScryptWorkFactor}.workFactor()
 	if err != nil {
@@ -181,6 +185,28 @@ func (v *Vault) Rotate(ctx context.Context, old *Identity, passphrase []byte, op
 		return nil, res, err
 	}
 	return &Identity{x: next}, res, nil
+}
+
+// currentWorkFactor reads the scrypt work factor of master.key.age from
+// its age header (the stanza "-> scrypt SALT LOG2N"); 0 if unknown.
+func (v *Vault) currentWorkFactor() int {
+	b, err := readSmallFile(filepath.Join(v.dir, keyFile), maxKeyFileSize)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 4 && f[0] == "->" && f[1] == "scrypt" {
+			n := 0
+			if _, err := fmt.Sscanf(f[3], "%d", &n); err == nil {
+				return n
+			}
+		}
+		if strings.HasPrefix(line, "---") {
+			break
+		}
+	}
+	return 0
 }
 
 func sealMasterKey(id *age.X25519Identity, pass []byte, wf int) ([]byte, error) {

@@ -175,3 +175,18 @@ func TestRotateResume(t *testing.T) {
 		})
 	}
 }
+
+// TestRotateKeepsWorkFactor: the new master key file has the old one's
+// scrypt cost unless told otherwise.
+func TestRotateKeepsWorkFactor(t *testing.T) {
+	v, old := newTestVault(t)
+	if got := v.currentWorkFactor(); got != testWorkFactor {
+		t.Fatalf("work factor read %d, want %d", got, testWorkFactor)
+	}
+	if _, _, err := v.Rotate(context.Background(), old, testPass, RotateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.currentWorkFactor(); got != testWorkFactor {
+		t.Errorf("after rotation: work factor %d, want %d", got, testWorkFactor)
+	}
+}
