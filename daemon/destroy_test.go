@@ -364,4 +364,3 @@ func sortedIDs(ids ...string) []string {
 	slices.Sort(ids)
 	return ids
 }
-
