@@ -113,6 +113,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newPasswdCmd(g), newAccountCmd(g),
 		newRequestCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newCertCmd(g),
 		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
+		newDestroyCmd(g),
 	)
 	return root
 }

@@ -19,7 +19,7 @@ import (
 )
 
 func newVaultCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault"}
+	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault; rotate its master key"}
 	var passFile string
 	verify := &cobra.Command{
 		Use:   "verify --config FILE [--passphrase-file FILE]",
@@ -84,7 +84,7 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 		},
 	}
 	verify.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the vault passphrase (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
-	c.AddCommand(verify)
+	c.AddCommand(verify, newVaultRotateCmd(g))
 	return c
 }
 
