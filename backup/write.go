@@ -324,6 +324,7 @@ func takeSnapshot(l *audit.Ledger, dir, vkey string, prev *Manifest) (*snapshot,
 func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, error) {
 	var out []Entry
 	var total int64
+	rotated := rotatedAway(src.Ledger, dir) // before master.pub is replaced
 	for _, k := range []struct{ rel, from string }{
 		{VerifierKeyFile, src.VerifierKeyPath},
 		{MasterPubFile, filepath.Join(src.VaultDir, "master.pub")},
@@ -335,7 +336,7 @@ func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, er
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(k.rel))
 		have, err := os.ReadFile(dst)
-		if err == nil && !bytes.Equal(have, want) && k.rel != VerifierKeyFile && rotatedAway(src.Ledger, dir) {
+		if err == nil && !bytes.Equal(have, want) && k.rel != VerifierKeyFile && rotated {
 			// The vault's master key was rotated since this backup: its
 			// old master key is overwritten, then replaced.
 			if err := overwrite(dst); err != nil {
@@ -363,7 +364,12 @@ func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, er
 	// The signing key, sealed to the vault's key: sealing is randomised, so
 	// a sealed copy the previous manifest vouches for is kept as it is.
 	dst := filepath.Join(dir, filepath.FromSlash(SealedSignerFile))
-	if prev != nil {
+	if rotated {
+		// Sealed to the old master key: sealed again to the new one.
+		if err := overwrite(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, err
+		}
+	} else if prev != nil {
 		if want, ok := prev.Lookup(SealedSignerFile); ok {
 			if b, err := os.ReadFile(dst); err == nil {
 				if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) == want {

@@ -16,6 +16,7 @@ import (
 
 	"custodian/accounts"
 	"custodian/audit"
+	"custodian/backup"
 	"custodian/internal/synth"
 	"custodian/service"
 	"custodian/vault"
@@ -363,4 +364,70 @@ func mustOpenRO(t *testing.T, path string) *audit.Ledger {
 func sortedIDs(ids ...string) []string {
 	slices.Sort(ids)
 	return ids
+}
+
+// TestBackupAcrossDestruction: a backup holds each object's key file; a
+// backup into the same directory after a destruction with rotation
+// replaces the old master key, keeps the re-wrapped keys, and overwrites
+// and removes the destroyed objects' files; it verifies and decrypts with
+// the new passphrase.
+func TestBackupAcrossDestruction(t *testing.T) {
+	f := newFixture(t, nil)
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 30, Seed: 1}},
+		synth.FileSpec{Name: "HR_2.txt", Options: synth.Options{Records: 40, Seed: 2}})
+	_, d, stop := f.serve(t)
+	defer stop()
+	ctx := context.Background()
+	off := f.as(t, "officer.a")
+	if _, err := off.Run(ctx, "extract", nil); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := off.Datasets(ctx)
+	if len(ds) != 2 {
+		t.Fatalf("%d datasets", len(ds))
+	}
+	gone, kept := ds[0], ds[1]
+	out := filepath.Join(t.TempDir(), "bk")
+	if _, err := f.as(t, "adam").Backup(ctx, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	goneKey := filepath.Join(out, "vault", "keys", gone.ObjectID[:2], gone.ObjectID+".key")
+	goneObj := filepath.Join(out, "vault", "objects", gone.ObjectID[:2], gone.ObjectID+".age")
+	if !fileExists(goneKey) || !fileExists(goneObj) {
+		t.Fatal("the backup lacks an object or its key file")
+	}
+	oldMaster, _ := os.ReadFile(filepath.Join(out, "vault", "master.key.age"))
+
+	sam := f.addSupervisor(t, "sam")
+	q, err := off.FileDestruction(ctx, service.DestructionRequest{Datasets: []string{gone.ID}, Reason: "retention has passed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.as(t, "sue").Approve(ctx, q.ID, "schedule checked")
+	sam.Approve(ctx, q.ID, "list checked too")
+	newPass := []byte("passphrase after the destruction")
+	if _, err := off.RunDestruction(ctx, q.ID, service.DestroyOptions{Passphrase: []byte("a long test passphrase"), Rotate: true, NewPassphrase: newPass}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.as(t, "adam").Backup(ctx, out, nil); err != nil {
+		t.Fatalf("a backup into the same directory after rotation: %v", err)
+	}
+	if fileExists(goneKey) || fileExists(goneObj) {
+		t.Error("the backup still holds the destroyed object or its key file")
+	}
+	if hits := scanTree(t, out, oldMaster); len(hits) > 0 {
+		t.Errorf("the backup still holds the old master key: %v", hits)
+	}
+	rep, err := backupVerify(ctx, out, newPass)
+	if err != nil || !rep.OK || rep.Decrypted != 1 || len(rep.Unlisted) != 0 {
+		t.Fatalf("backup verify after destruction: %+v %v", rep, err)
+	}
+	keptD, _, _ := d.Ledger.Dataset(kept.ID)
+	if !fileExists(filepath.Join(out, "vault", "keys", keptD.ObjectID[:2], keptD.ObjectID+".key")) {
+		t.Error("the kept object's key file is not in the backup")
+	}
+}
+
+func backupVerify(ctx context.Context, dir string, pass []byte) (*backup.Report, error) {
+	return backup.Verify(ctx, dir, backup.VerifyOptions{Passphrase: pass})
 }
