@@ -25,16 +25,27 @@ const (
 	// StateReleased: a quarantined dataset the officer accepted, with a
 	// reason on the ledger, although its completeness was not proven.
 	StateReleased State = "released"
+	// StateDestroyed: the dataset's objects were erased (cryptographic
+	// erase) after an approved destruction request; the ledger keeps its
+	// metadata. No event leaves this state.
+	StateDestroyed State = "destroyed"
 )
 
 // States lists every dataset state.
-var States = []State{StateVerified, StateQuarantined, StateUnverified, StateHeld, StateReleased}
+var States = []State{StateVerified, StateQuarantined, StateUnverified, StateHeld, StateReleased, StateDestroyed}
+
+// stored are the states in which a dataset's objects are in the vault.
+var stored = []State{StateVerified, StateQuarantined, StateUnverified, StateHeld, StateReleased}
 
 // Accepted reports whether data in state s counts as received for the
 // job's sequence chain: proven complete, or accepted by the officer.
 func (s State) Accepted() bool {
 	return s == StateVerified || s == StateUnverified || s == StateReleased
 }
+
+// Stored reports whether a dataset in state s has its objects in the vault
+// (every state but destroyed).
+func (s State) Stored() bool { return slices.Contains(stored, s) }
 
 // EventType names what an event records. The catalogue below is the
 // complete list of types custodian writes; docs/ledger-format.md explains
@@ -159,6 +170,16 @@ const (
 	// EvHandoverCompleted: a hand-over (列冊移交) was accepted: the
 	// inventory's hash and who requested, approved and accepted it.
 	EvHandoverCompleted EventType = "handover.completed"
+	// Destruction (clause 四(三)) and key rotation.
+	// EvDatasetDestroyed: every object of the dataset was erased; its new
+	// state is destroyed (from any stored state).
+	EvDatasetDestroyed EventType = "dataset.destroyed"
+	// EvDestructionCertified: the destruction certificate of a request:
+	// what was destroyed, how, by whom, and the verification performed.
+	EvDestructionCertified EventType = "destruction.certified"
+	// EvVaultRotated: the vault's master key was replaced; old and new
+	// recipients. The daemon trusts the latest one.
+	EvVaultRotated EventType = "vault.rotated"
 )
 
 // transition is one allowed change of a dataset's state: an event of type
@@ -181,12 +202,17 @@ var transitions = func() []transition {
 		// A quarantined file pulled again is judged anew.
 		t = append(t, transition{EvDatasetRepulled, StateQuarantined, s})
 	}
-	return append(append(t,
+	t = append(t,
 		// A held change file's integrity was proven: released, it is
 		// verified. A quarantined file's was not: it is only released.
 		transition{EvDatasetReleased, StateHeld, StateVerified},
 		transition{EvDatasetReleased, StateQuarantined, StateReleased},
-	), custodyTransfers()...)
+	)
+	// Destruction, from any state in which objects are stored.
+	for _, s := range stored {
+		t = append(t, transition{EvDatasetDestroyed, s, StateDestroyed})
+	}
+	return append(t, custodyTransfers()...)
 }()
 
 // custodyTransfers: a hand-over changes a dataset's custodian, never its
@@ -221,6 +247,7 @@ var catalogue = func() map[EventType]bool {
 		EvAccessCosigned, EvTrainingRecorded, EvLedgerArchived,
 		EvVaultUnsealed, EvVaultSealed, EvVaultScrubbed,
 		EvDatasetCustodyTransferred, EvHandoverCompleted,
+		EvDatasetDestroyed, EvDestructionCertified, EvVaultRotated,
 	} {
 		m[t] = true
 	}

@@ -21,6 +21,11 @@ func TestTransitionTable(t *testing.T) {
 	for _, s := range States {
 		allowed[[3]string{string(EvDatasetCustodyTransferred), string(s), string(s)}] = true
 	}
+	// Destruction: from every state whose objects are stored; nothing
+	// leaves destroyed.
+	for _, s := range []State{StateVerified, StateQuarantined, StateHeld, StateUnverified, StateReleased} {
+		allowed[[3]string{string(EvDatasetDestroyed), string(s), string(StateDestroyed)}] = true
+	}
 
 	froms := append([]State{""}, States...)
 	for _, ev := range EventTypes() {

@@ -71,6 +71,10 @@ type Dataset struct {
 	// The new dataset takes over the remote index entry; the earlier one
 	// keeps its own state and objects. Set on the first state only.
 	Supersedes string `json:"supersedes,omitempty"`
+	// DestroyedFrom is the state a destroyed dataset was in before its
+	// destruction (set on the destroyed state only), so that a change file
+	// that was accepted keeps its place in its job's sequence chain.
+	DestroyedFrom State `json:"destroyed_from,omitempty"`
 }
 
 // Objects lists every vault object the dataset holds: the current one and

@@ -43,11 +43,18 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvAccessCosigned, audit.EvTrainingRecorded, audit.EvLedgerArchived,
 	audit.EvVaultUnsealed, audit.EvVaultSealed, audit.EvVaultScrubbed,
 	audit.EvDatasetCustodyTransferred, audit.EvHandoverCompleted,
+	audit.EvDatasetDestroyed, audit.EvDestructionCertified, audit.EvVaultRotated,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.
 var transitionsAddedAfterV1 = func() []goldenTransition {
-	var t []goldenTransition
+	t := []goldenTransition{
+		{audit.EvDatasetDestroyed, audit.StateVerified, audit.StateDestroyed},
+		{audit.EvDatasetDestroyed, audit.StateQuarantined, audit.StateDestroyed},
+		{audit.EvDatasetDestroyed, audit.StateUnverified, audit.StateDestroyed},
+		{audit.EvDatasetDestroyed, audit.StateHeld, audit.StateDestroyed},
+		{audit.EvDatasetDestroyed, audit.StateReleased, audit.StateDestroyed},
+	}
 	// A hand-over changes the custodian, never the state.
 	for _, s := range audit.States {
 		t = append(t, goldenTransition{audit.EvDatasetCustodyTransferred, s, s})

@@ -25,7 +25,11 @@ var bucketSequence = []byte("sequence")
 // chainSequence returns the job and sequence number d adds to its job's
 // chain, if any: a dataset in an accepted state with a sequence number.
 func chainSequence(d *Dataset) (job string, seq int64, ok bool) {
-	if !d.State.Accepted() {
+	st := d.State
+	if st == StateDestroyed {
+		st = d.DestroyedFrom
+	}
+	if !st.Accepted() {
 		return "", 0, false
 	}
 	s, present := d.Integrity[IntegritySequence]

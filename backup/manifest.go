@@ -25,6 +25,7 @@ const (
 	MasterPubFile    = "vault/master.pub"
 	MasterKeyFile    = "vault/master.key.age"
 	ObjectsDir       = "vault/objects"
+	KeysDir          = "vault/keys"
 	LedgerName       = "ledger.db"
 	CheckpointName   = "ledger.checkpoint"
 	ConfigDir        = "config"
@@ -33,6 +34,9 @@ const (
 
 // ObjectPath is the path of vault object id inside a backup.
 func ObjectPath(id string) string { return ObjectsDir + "/" + id[:2] + "/" + id + ".age" }
+
+// KeyPath is the path of vault object id's key file inside a backup.
+func KeyPath(id string) string { return KeysDir + "/" + id[:2] + "/" + id + ".key" }
 
 // Entry is one file of a backup and its SHA-256 (lower-case hex).
 type Entry struct {

@@ -224,9 +224,11 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 	}
 	if evs, err := led.Events(0, 1); err != nil || len(evs) == 0 || evs[0].Type != audit.EvInstallationInitialized {
 		r.add(m.LedgerPath(), "does not start with installation.initialized")
+	} else if trusted, _, err := led.VaultRecipient(); err != nil {
+		r.add(m.LedgerPath(), "%v", err)
 	} else if pub, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(MasterPubFile))); err != nil ||
-		strings.TrimSpace(string(pub)) != evs[0].Details["vault_recipient"] {
-		r.add(MasterPubFile, "is not the vault key the ledger's first event records (%s)", evs[0].Details["vault_recipient"])
+		strings.TrimSpace(string(pub)) != trusted {
+		r.add(MasterPubFile, "is not the vault key the ledger records (%s: installation.initialized's, or the last vault.rotated's)", trusted)
 	}
 
 	// Every object the ledger names.

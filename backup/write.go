@@ -3,6 +3,7 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -149,6 +150,11 @@ func Write(ctx context.Context, src Source, dir string, progress func(Progress))
 		return nil, err
 	}
 	keep = true
+	// Objects of destroyed datasets and replaced key files, kept from an
+	// earlier backup into this directory, are erased.
+	if err := eraseUnlisted(dir, files); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(signed)
 	res.ManifestSHA256 = hex.EncodeToString(sum[:])
 	res.ID = ID(snap.size, res.ManifestSHA256)
@@ -276,6 +282,9 @@ func takeSnapshot(l *audit.Ledger, dir, vkey string, prev *Manifest) (*snapshot,
 	s.treeHash = base64.StdEncoding.EncodeToString(tree.Hash[:])
 	seen := map[string]bool{}
 	for _, d := range ds {
+		if !d.State.Stored() {
+			continue // destroyed: its objects are erased
+		}
 		for _, id := range d.Objects() {
 			if !seen[id] {
 				if !vault.ValidID(id) {
@@ -315,6 +324,7 @@ func takeSnapshot(l *audit.Ledger, dir, vkey string, prev *Manifest) (*snapshot,
 func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, error) {
 	var out []Entry
 	var total int64
+	rotated := rotatedAway(src.Ledger, dir) // before master.pub is replaced
 	for _, k := range []struct{ rel, from string }{
 		{VerifierKeyFile, src.VerifierKeyPath},
 		{MasterPubFile, filepath.Join(src.VaultDir, "master.pub")},
@@ -326,6 +336,14 @@ func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, er
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(k.rel))
 		have, err := os.ReadFile(dst)
+		if err == nil && !bytes.Equal(have, want) && k.rel != VerifierKeyFile && rotated {
+			// The vault's master key was rotated since this backup: its
+			// old master key is overwritten, then replaced.
+			if err := overwrite(dst); err != nil {
+				return nil, 0, err
+			}
+			have, err = nil, fs.ErrNotExist
+		}
 		switch {
 		case err == nil && !bytes.Equal(have, want):
 			return nil, 0, fmt.Errorf("%w: %s differs from this installation's %s: the directory holds a backup of another installation (or a damaged one); name a new directory", ErrRefused, dst, filepath.Base(k.from))
@@ -346,7 +364,12 @@ func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, er
 	// The signing key, sealed to the vault's key: sealing is randomised, so
 	// a sealed copy the previous manifest vouches for is kept as it is.
 	dst := filepath.Join(dir, filepath.FromSlash(SealedSignerFile))
-	if prev != nil {
+	if rotated {
+		// Sealed to the old master key: sealed again to the new one.
+		if err := overwrite(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, 0, err
+		}
+	} else if prev != nil {
 		if want, ok := prev.Lookup(SealedSignerFile); ok {
 			if b, err := os.ReadFile(dst); err == nil {
 				if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) == want {
@@ -369,6 +392,79 @@ func writeKeys(src Source, dir, vkey string, prev *Manifest) ([]Entry, int64, er
 	}
 	sum := sha256.Sum256(sealed)
 	return append(out, Entry{hex.EncodeToString(sum[:]), SealedSignerFile}), total + int64(len(sealed)), nil
+}
+
+// rotatedAway reports whether the backup in dir holds a vault public key
+// this installation's ledger trusted before a rotation (not the current
+// one): a backup of this installation taken before `vault rotate`.
+func rotatedAway(led *audit.Ledger, dir string) bool {
+	pub, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(MasterPubFile)))
+	if err != nil {
+		return false
+	}
+	chain, err := led.VaultRecipients()
+	if err != nil || len(chain) < 2 {
+		return false
+	}
+	return slices.Contains(chain[:len(chain)-1], strings.TrimSpace(string(pub)))
+}
+
+// overwrite overwrites a file with random bytes and fsyncs it (what the
+// backup held of a destroyed object, or an old master key), before it is
+// removed or replaced.
+func overwrite(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = io.CopyN(f, rand.Reader, fi.Size())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// eraseUnlisted overwrites and removes the vault objects and key files in
+// dir that the new manifest no longer lists: the objects of destroyed
+// datasets, and key files a rotation replaced.
+func eraseUnlisted(dir string, files []Entry) error {
+	listed := make(map[string]bool, len(files))
+	for _, e := range files {
+		listed[e.Path] = true
+	}
+	for _, sub := range []string{ObjectsDir, KeysDir} {
+		root := filepath.Join(dir, filepath.FromSlash(sub))
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(dir, p)
+			if listed[filepath.ToSlash(rel)] {
+				return nil
+			}
+			if err := overwrite(p); err != nil {
+				return err
+			}
+			return os.Remove(p)
+		})
+		if err != nil {
+			return fmt.Errorf("erasing what the backup no longer holds: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeConfig copies the configuration files into the snapshot directory.
@@ -422,11 +518,33 @@ func copyObjects(ctx context.Context, vaultDir, dir string, ids []string, prev *
 		total += fi.Size()
 	}
 	p := Progress{ObjectsTotal: len(ids), BytesTotal: total}
-	out := make([]Entry, 0, len(ids))
+	out := make([]Entry, 0, 2*len(ids))
 	dirty := map[string]bool{}
 	for _, j := range jobs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		// The object's key file (none for a legacy object): small, and
+		// changed by a rotation, so compared by content every time.
+		ksrc := filepath.Join(vaultDir, "keys", j.id[:2], j.id+".key")
+		if _, err := os.Lstat(ksrc); err == nil {
+			kdst := filepath.Join(dir, filepath.FromSlash(KeyPath(j.id)))
+			a, err := hashFile(ksrc)
+			if err != nil {
+				return nil, fmt.Errorf("key file of vault object %s: %w", j.id, err)
+			}
+			if b, err := hashFile(kdst); err != nil || a != b {
+				if err == nil {
+					if err := overwrite(kdst); err != nil {
+						return nil, err
+					}
+				}
+				if a, err = CopyFile(ksrc, kdst, 0o600); err != nil {
+					return nil, fmt.Errorf("copying the key file of vault object %s: %w", j.id, err)
+				}
+				dirty[filepath.Dir(kdst)] = true
+			}
+			out = append(out, Entry{a, KeyPath(j.id)})
 		}
 		rel := ObjectPath(j.id)
 		sum, copied, err := copyObject(j.src, j.dst, j.size, prev, rel)

@@ -131,6 +131,10 @@ type Job struct {
 	// are refused, with the refusal on the ledger.
 	FollowSymlinks bool  `yaml:"follow_symlinks"`
 	Retry          Retry `yaml:"retry"`
+	// Retention is how long the job's datasets are kept after receipt
+	// (e.g. 2y, 180d, 1y180d); optional. `custodian dataset expiring`
+	// lists the datasets past it, for destruction (clause 四(三)).
+	Retention Retention `yaml:"retention"`
 }
 
 // Records says how a file's records are counted and where its declared count is.
@@ -683,6 +687,9 @@ func (c *Config) validateJob(p *problems, at string, j *Job) {
 	}
 	if j.ReadyMarker != "" && (strings.Contains(j.ReadyMarker, "/") || j.ReadyMarker == "." || j.ReadyMarker == "..") {
 		p.add(at+".ready_marker", "%q: use a suffix such as .done", j.ReadyMarker)
+	}
+	if r := j.Retention; r.Set() && (r.Years*366+r.Days < 1 || r.Years > 100 || r.Days > 36600) {
+		p.add(at+".retention", "%s is out of range; use 1d to 100y, e.g. 2y", r)
 	}
 	if j.Settle.Duration < 0 {
 		p.add(at+".settle", "must not be negative")

@@ -47,6 +47,7 @@ var (
 	durationType  = reflect.TypeOf(Duration{})
 	byteSizeType  = reflect.TypeOf(ByteSize(0))
 	afterPullType = reflect.TypeOf(AfterPull{})
+	retentionType = reflect.TypeOf(Retention{})
 )
 
 func join(at, key string) string {
@@ -91,6 +92,12 @@ func (c *shapeChecker) walk(at string, n *yaml.Node, t reflect.Type, accept stri
 	case t == byteSizeType:
 		if c.scalar(at, n, "a size such as 64GiB") {
 			if _, err := parseByteSize(n.Value); err != nil {
+				c.add(at, "%v", err)
+			}
+		}
+	case t == retentionType:
+		if c.scalar(at, n, "a retention such as 2y, 180d or 1y180d") {
+			if _, err := ParseRetention(n.Value); err != nil {
 				c.add(at, "%v", err)
 			}
 		}

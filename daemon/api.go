@@ -72,6 +72,7 @@ type API interface {
 	ArchiveLedger(ctx context.Context, a service.Actor, before time.Time) (service.Archived, error)
 	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
 	lifecycleAPI // api_lifecycle.go
+	DestructionAPI
 }
 
 var _ API = (*service.Service)(nil)
@@ -140,6 +141,8 @@ var routes = []route{
 	{"POST /v1/audit/archive", service.ActExportLedger, (*handlers).archiveLedger, false},
 	{"POST /v1/requests/prune", service.ActPruneLedger, (*handlers).filePruneRequest, false},
 }
+
+func init() { routes = append(routes, destructionRoutes...) }
 
 // handlers serves the routes over one API.
 type handlers struct {

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,6 +110,10 @@ func Open(cfg *configs.Config, log zerolog.Logger) (*Daemon, error) {
 		led.Close()
 		return nil, err
 	}
+	if err := settleRotation(led, v); err != nil {
+		led.Close()
+		return nil, err
+	}
 	if err := checkKeys(cfg, led, v, signer); err != nil {
 		led.Close()
 		return nil, err
@@ -173,12 +178,21 @@ func (d *Daemon) recover() error {
 	if err != nil {
 		return err
 	}
+	// Key files too: a crash between storing an object's key and its
+	// ciphertext leaves a key without its object.
+	keys, err := d.Vault.ListKeys()
+	if err != nil {
+		return err
+	}
 	var orphans []string
-	for _, id := range ids {
-		if !referenced[id] {
+	seen := map[string]bool{}
+	for _, id := range append(ids, keys...) {
+		if !referenced[id] && !seen[id] {
+			seen[id] = true
 			orphans = append(orphans, id)
 		}
 	}
+	slices.Sort(orphans)
 	if len(partial) == 0 && len(orphans) == 0 {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,6 +290,19 @@ func TestRecoveryRemovesPartialAndSetsAsideOrphanObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And a key file whose object never reached objects/ (a crash between
+	// the two renames of a commit).
+	keyOnly, err := d.Vault.Create(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyOnly.Write([]byte("key stored, object not"))
+	kinfo, err := keyOnly.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kobj, _ := d.Vault.Path(kinfo.ID)
+	os.Remove(kobj)
 	stop()
 
 	d2, err := Open(f.cfg, zerolog.Nop())
@@ -304,6 +318,9 @@ func TestRecoveryRemovesPartialAndSetsAsideOrphanObjects(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(f.cfg.VaultDir(), "orphans", info.ID+".age")); err != nil || fi.Size() == 0 {
 		t.Errorf("orphan object must be kept in vault/orphans: %v", err)
 	}
+	if kp, _ := d2.Vault.KeyFilePath(kinfo.ID); fileExists(kp) || !fileExists(filepath.Join(f.cfg.VaultDir(), "orphans", kinfo.ID+".key")) {
+		t.Error("a key file without its object must be set aside like an orphan object")
+	}
 	if tmp, _ := os.ReadDir(filepath.Join(f.cfg.VaultDir(), "tmp")); len(tmp) != 0 {
 		t.Errorf("partial objects survived recovery: %d", len(tmp))
 	}
@@ -318,7 +335,8 @@ func TestRecoveryRemovesPartialAndSetsAsideOrphanObjects(t *testing.T) {
 			rec = &evs[i]
 		}
 	}
-	if rec == nil || rec.Details["orphan_objects_set_aside"] != "1" || rec.Details["orphan_objects"] != info.ID || rec.Details["partial_objects_removed"] != "1" {
+	want := strings.Join(slices.Sorted(slices.Values([]string{info.ID, kinfo.ID})), " ")
+	if rec == nil || rec.Details["orphan_objects_set_aside"] != "2" || rec.Details["orphan_objects"] != want || rec.Details["partial_objects_removed"] != "1" {
 		t.Fatalf("recovery must be on the ledger: %+v", rec)
 	}
 	w.Abort()
@@ -484,4 +502,9 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

@@ -180,7 +180,7 @@ func Restore(ctx context.Context, cfg *configs.Config, opts RestoreOptions) (res
 // with the modes the daemon requires, checking each copy's SHA-256 against
 // the manifest, and writes the unsealed signing key (0600).
 func layOut(ctx context.Context, from string, m *backup.Manifest, tcfg *configs.Config, skey []byte) (objects int, err error) {
-	for _, d := range []string{tcfg.VaultDir(), filepath.Join(tcfg.VaultDir(), "objects"), filepath.Join(tcfg.VaultDir(), "tmp"), tcfg.KeysDir()} {
+	for _, d := range []string{tcfg.VaultDir(), filepath.Join(tcfg.VaultDir(), "objects"), filepath.Join(tcfg.VaultDir(), "tmp"), filepath.Join(tcfg.VaultDir(), "keys"), tcfg.KeysDir()} {
 		if err := os.Mkdir(d, dataDirMode); err != nil {
 			return 0, err
 		}
@@ -197,6 +197,10 @@ func layOut(ctx context.Context, from string, m *backup.Manifest, tcfg *configs.
 		if !ok && strings.HasPrefix(e.Path, backup.ObjectsDir+"/") {
 			dst = filepath.Join(tcfg.VaultDir(), "objects", filepath.FromSlash(strings.TrimPrefix(e.Path, backup.ObjectsDir+"/")))
 			objects++
+		}
+		if !ok && strings.HasPrefix(e.Path, backup.KeysDir+"/") {
+			// The objects' own keys (wrapped to the master key).
+			dst = filepath.Join(tcfg.VaultDir(), "keys", filepath.FromSlash(strings.TrimPrefix(e.Path, backup.KeysDir+"/")))
 		}
 		if dst == "" {
 			continue

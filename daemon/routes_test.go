@@ -164,6 +164,30 @@ var routeBodies = map[string]string{
 	"POST /v1/account/password":         `{"password": "Some-Password-1", "new_password": "Other-Password-2"}`,
 	"POST /v1/account/totp/confirm":     `{"code": "123456"}`,
 	"POST /v1/requests/account":         `{"kind": "unlock", "username": "olga", "reason": "a reason long enough"}`,
+	"POST /v1/destructions":             `{"datasets": ["ds-000000000001"], "reason": "a reason long enough"}`,
+	"POST /v1/destructions/{id}/run":    `{"passphrase": "bm90IHRoZSBwYXNzcGhyYXNl", "rotate": false}`,
+	"POST /v1/vault/rotate":             `{"passphrase": "bm90IHRoZSBwYXNzcGhyYXNl"}`,
+}
+
+func (f *fakeAPI) FileDestruction(context.Context, service.Actor, service.DestructionRequest) (service.RequestView, error) {
+	f.call("FileDestruction")
+	return service.RequestView{}, nil
+}
+func (f *fakeAPI) RunDestruction(context.Context, service.Actor, string, service.DestroyOptions) (service.Certificate, error) {
+	f.call("RunDestruction")
+	return service.Certificate{}, nil
+}
+func (f *fakeAPI) DestructionCertificate(context.Context, service.Actor, string) (service.Certificate, error) {
+	f.call("DestructionCertificate")
+	return service.Certificate{}, nil
+}
+func (f *fakeAPI) RotateVault(context.Context, service.Actor, service.RotateRequest) (service.Rotation, error) {
+	f.call("RotateVault")
+	return service.Rotation{}, nil
+}
+func (f *fakeAPI) ExpiringDatasets(context.Context, service.Actor) ([]service.Expiring, error) {
+	f.call("ExpiringDatasets")
+	return nil, nil
 }
 
 func (f *fakeAPI) Backup(context.Context, service.Actor, string, func(backup.Progress)) (*backup.Result, error) {
@@ -213,6 +237,10 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActReadRequests: {"Requests", "Request"}, service.ActDecideRequest: {"Approve", "Reject"},
 		service.ActCancelRequest: {"CancelRequest"}, service.ActExecuteRequest: {"ExecuteRequest"},
 		service.ActBackup: {"Backup"},
+		// Destruction, retention and rotation (api_destroy.go).
+		service.ActRequestDestruction: {"FileDestruction"}, service.ActDestroy: {"RunDestruction"},
+		service.ActReadCertificate: {"DestructionCertificate"}, service.ActRotateVault: {"RotateVault"},
+		service.ActExpiring: {"ExpiringDatasets"},
 	}
 	// The auditor's reads (api_audit.go).
 	method[service.ActReadLedger] = append(method[service.ActReadLedger], "SearchEvents", "ProveEvent", "ProveConsistency", "KeptCheckpoints")

@@ -22,6 +22,8 @@ import (
 var ErrSubstituted = errors.New("installation keys substituted")
 
 // firstEvent is what the ledger's first event, written by Init, records.
+// The vault key it records may since have been rotated: see
+// audit.Ledger.VaultRecipient.
 type firstEvent struct {
 	recipient, vkey string
 }
@@ -50,9 +52,19 @@ func checkKeys(cfg *configs.Config, led *audit.Ledger, v *vault.Vault, signer no
 		return err
 	}
 	restore := "restore the original from backup and find out who could write to data_dir"
-	if got := v.Recipient(); got != first.recipient {
-		return fmt.Errorf("%w: the vault's public key %s is %s, but the ledger's installation.initialized event records %s: the vault was replaced, and new files would be encrypted to a key the agency may not hold; %s",
-			ErrSubstituted, filepath.Join(cfg.VaultDir(), "master.pub"), got, first.recipient, restore)
+	// The vault key in force: installation.initialized's, or the last
+	// vault.rotated's (custodian vault rotate).
+	trusted, rotations, err := led.VaultRecipient()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v; run custodian audit verify", ErrSubstituted, cfg.LedgerPath(), err)
+	}
+	if got := v.Recipient(); got != trusted {
+		what := "the ledger's installation.initialized event records"
+		if rotations > 0 {
+			what = fmt.Sprintf("the ledger's last vault.rotated event (rotation %d) records", rotations)
+		}
+		return fmt.Errorf("%w: the vault's public key %s is %s, but %s %s: the vault was replaced, and new files would be encrypted to a key the agency may not hold; %s",
+			ErrSubstituted, filepath.Join(cfg.VaultDir(), "master.pub"), got, what, trusted, restore)
 	}
 	if ks, ok := signer.(audit.KeyedSigner); ok && ks.VerifierKey() != first.vkey {
 		return fmt.Errorf("%w: the signing key %s has verifier key %s, but the ledger's installation.initialized event records %s: keys/ was replaced; %s",
@@ -83,6 +95,23 @@ func explainOpenError(cfg *configs.Config, err error) error {
 			ErrSubstituted, cfg.SigningKeyPath(), cfg.LedgerPath(), err)
 	}
 	return err
+}
+
+// settleRotation finishes or undoes a vault key rotation that a crash
+// interrupted, by what the ledger trusts (vault.ResumeRotation): finished
+// if the ledger recorded it, undone if not.
+func settleRotation(led *audit.Ledger, v *vault.Vault) error {
+	if _, _, ok, err := v.PendingRotation(); err != nil || !ok {
+		return err
+	}
+	trusted, _, err := led.VaultRecipient()
+	if err != nil {
+		return err
+	}
+	if _, err := v.ResumeRotation(trusted); err != nil {
+		return fmt.Errorf("%w: an interrupted vault key rotation: %v", ErrSubstituted, err)
+	}
+	return nil
 }
 
 // CheckInstallation runs the checks of Open without taking the ledger for

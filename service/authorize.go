@@ -134,6 +134,19 @@ const (
 	ActAcceptHandover Action = "handover.accept"
 	// ActReadHandover shows a hand-over's inventory and letter.
 	ActReadHandover Action = "handover.read"
+
+	// Destruction (clause 四(三)), retention and key rotation.
+	// ActRequestDestruction: file a destruction request for datasets.
+	ActRequestDestruction Action = "destroy.request"
+	// ActDestroy: carry out an approved destruction (its requester, by the
+	// kind's rule) with the vault passphrase.
+	ActDestroy Action = "destroy.run"
+	// ActReadCertificate: read a destruction certificate.
+	ActReadCertificate Action = "destroy.certificate"
+	// ActRotateVault: replace the vault's master key (with its passphrase).
+	ActRotateVault Action = "vault.rotate"
+	// ActExpiring: list the datasets past their job's retention.
+	ActExpiring Action = "dataset.expiring"
 )
 
 // Actions lists every action.
@@ -143,7 +156,8 @@ var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, Ac
 	ActBackup, ActScrapeMetrics,
 	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger,
 	ActUnseal, ActSeal, ActScrubVault, ActReadDataset, ActFileDataRequest, ActRunExport,
-	ActFileHandover, ActAcceptHandover, ActReadHandover}
+	ActFileHandover, ActAcceptHandover, ActReadHandover,
+	ActRequestDestruction, ActDestroy, ActReadCertificate, ActRotateVault, ActExpiring}
 
 // The roles, short.
 const (
@@ -242,6 +256,16 @@ var matrix = map[Action][]accounts.Role{
 	ActFileHandover:   {rO, rS},
 	ActAcceptHandover: {rO},
 	ActReadHandover:   {rO, rS, rA, rD, rC},
+	// Destruction: the custodian of the data (the job's officer) asks for
+	// it and, once supervisors approved, carries it out; the certificate
+	// is for everyone who answers for the data or audits it. Rotation
+	// replaces the master key, which only the officers who hold the vault
+	// passphrase may do (as for unsealing: never a contractor).
+	ActRequestDestruction: {rO, rC},
+	ActDestroy:            {rO, rC},
+	ActReadCertificate:    {rO, rS, rA, rD, rC},
+	ActRotateVault:        {rO},
+	ActExpiring:           {rO, rS, rA, rC},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

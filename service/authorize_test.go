@@ -61,6 +61,12 @@ func TestRoleMatrix(t *testing.T) {
 		ActFileHandover:    {O, S},
 		ActAcceptHandover:  {O},
 		ActReadHandover:    {O, S, A, D, C},
+
+		ActRequestDestruction: {O, C},
+		ActDestroy:            {O, C},
+		ActReadCertificate:    {O, S, A, D, C},
+		ActRotateVault:        {O},
+		ActExpiring:           {O, S, A, C},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))
@@ -87,7 +93,7 @@ func TestRoleMatrix(t *testing.T) {
 	// Contractors have exactly an officer's rights, except the
 	// custodian's own: holding the vault key (unseal) and holding custody
 	// (hand-over). Filing account requests neither does.
-	custodianOnly := []Action{ActUnseal, ActFileHandover, ActAcceptHandover}
+	custodianOnly := []Action{ActUnseal, ActRotateVault, ActFileHandover, ActAcceptHandover}
 	for _, act := range Actions {
 		if slices.Contains(custodianOnly, act) {
 			if !Allowed(O, act) || Allowed(C, act) {

@@ -101,6 +101,9 @@ func (s *Service) RunExport(ctx context.Context, a Actor, id string, w io.Writer
 	if err != nil {
 		return ExportResult{}, err
 	}
+	if err := s.CheckNotDestroyed(d); err != nil {
+		return ExportResult{}, s.refused(a, ActRunExport, r, err)
+	}
 	if !s.inflight.take(id) {
 		return ExportResult{}, fmt.Errorf("%w: request %s is being carried out now", ErrBusy, id)
 	}

@@ -73,11 +73,13 @@ type Handover struct {
 	ConfiguredJobs []string `json:"configured_jobs,omitempty"`
 }
 
-// inventoryOf lists every dataset in username's custody, by ID.
+// inventoryOf lists every dataset in username's custody, by ID; a
+// destroyed dataset holds nothing to hand over (its certificate stays on
+// the ledger).
 func inventoryOf(ds []audit.Dataset, username string) []InventoryItem {
 	var out []InventoryItem
 	for _, d := range ds {
-		if d.Custodian != username {
+		if d.Custodian != username || d.State == audit.StateDestroyed {
 			continue
 		}
 		out = append(out, InventoryItem{Dataset: d.ID, Job: d.Job, Source: d.Source, Name: path.Base(d.RemotePath),

@@ -187,6 +187,9 @@ func (s *Service) ReadDataset(ctx context.Context, a Actor, id string, req ReadR
 	if err != nil {
 		return ReadResult{}, err
 	}
+	if err := s.CheckNotDestroyed(d); err != nil {
+		return ReadResult{}, s.refused(a, ActReadDataset, r, err)
+	}
 	now := s.now()
 	var reqs []*accounts.Request
 	var ids []string

@@ -65,6 +65,7 @@ type Service struct {
 	// backup. The daemon sets both; without them Backup is unavailable.
 	Signer note.Signer
 	Vault  *vault.Vault
+
 	// Daemon, if set, reports the daemon's uptime and each job's runs,
 	// for Status.
 	Daemon func() DaemonStatus

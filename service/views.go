@@ -31,6 +31,7 @@ type DatasetView struct {
 	Integrity       map[string]string `json:"integrity,omitempty"`
 	PriorObjects    []string          `json:"prior_objects,omitempty"`
 	Supersedes      string            `json:"supersedes,omitempty"`
+	DestroyedFrom   string            `json:"destroyed_from,omitempty"`
 }
 
 // ViewDataset converts a ledger dataset.
@@ -41,7 +42,7 @@ func ViewDataset(d audit.Dataset) DatasetView {
 		Size: d.Size, SHA256: d.SHA256, Records: d.Records, DeclaredRecords: d.DeclaredRecords,
 		State: string(d.State), Reason: d.Reason, Purpose: d.Purpose, ObjectID: d.ObjectID, Custodian: d.Custodian,
 		ReceivedAt: d.ReceivedAt, UpdatedAt: d.UpdatedAt, Integrity: d.Integrity,
-		PriorObjects: d.PriorObjects, Supersedes: d.Supersedes,
+		PriorObjects: d.PriorObjects, Supersedes: d.Supersedes, DestroyedFrom: string(d.DestroyedFrom),
 	}
 }
 
@@ -55,7 +56,7 @@ func (v DatasetView) Dataset() audit.Dataset {
 		Size: v.Size, SHA256: v.SHA256, Records: v.Records, DeclaredRecords: v.DeclaredRecords,
 		State: audit.State(v.State), Reason: v.Reason, Purpose: v.Purpose, ObjectID: v.ObjectID, Custodian: v.Custodian,
 		ReceivedAt: v.ReceivedAt, UpdatedAt: v.UpdatedAt, Integrity: v.Integrity,
-		PriorObjects: v.PriorObjects, Supersedes: v.Supersedes,
+		PriorObjects: v.PriorObjects, Supersedes: v.Supersedes, DestroyedFrom: audit.State(v.DestroyedFrom),
 	}
 }
 
@@ -199,12 +200,15 @@ type ScrubItem struct {
 type ScrubPlan struct {
 	LedgerSize int64       `json:"ledger_size"`
 	Items      []ScrubItem `json:"items"`
+	// Destroyed lists the datasets destroyed by then: their objects are
+	// erased on purpose, so a scrub counts them, not as missing.
+	Destroyed []string `json:"destroyed,omitempty"`
 }
 
 // Transfer returns the plan with the ledger's datasets, as the scrub
 // (transfer.CheckObject, transfer.ScrubDigest) takes it.
 func (p ScrubPlan) Transfer() transfer.ScrubPlan {
-	out := transfer.ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]transfer.ScrubItem, len(p.Items))}
+	out := transfer.ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]transfer.ScrubItem, len(p.Items)), Destroyed: p.Destroyed}
 	for i, it := range p.Items {
 		out.Items[i] = transfer.ScrubItem{ObjectID: it.ObjectID, Dataset: it.Dataset.Dataset()}
 	}
@@ -212,7 +216,7 @@ func (p ScrubPlan) Transfer() transfer.ScrubPlan {
 }
 
 func viewScrubPlan(p transfer.ScrubPlan) ScrubPlan {
-	out := ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]ScrubItem, len(p.Items))}
+	out := ScrubPlan{LedgerSize: p.LedgerSize, Items: make([]ScrubItem, len(p.Items)), Destroyed: p.Destroyed}
 	for i, it := range p.Items {
 		out.Items[i] = ScrubItem{ObjectID: it.ObjectID, Dataset: ViewDataset(it.Dataset)}
 	}

@@ -29,6 +29,9 @@ type ScrubItem struct {
 type ScrubPlan struct {
 	LedgerSize int64       `json:"ledger_size"`
 	Items      []ScrubItem `json:"items"`
+	// Destroyed lists the datasets destroyed in those events, sorted:
+	// their objects were erased on purpose and are not checked.
+	Destroyed []string `json:"destroyed,omitempty"`
 }
 
 // PlanScrub replays the ledger's first size events (their dataset states)
@@ -58,6 +61,10 @@ func PlanScrub(l *audit.Ledger, size int64) (ScrubPlan, error) {
 	}
 	seen := map[string]bool{}
 	for _, d := range datasets {
+		if !d.State.Stored() {
+			plan.Destroyed = append(plan.Destroyed, d.ID)
+			continue
+		}
 		for _, obj := range d.Objects() {
 			if seen[obj] {
 				continue
@@ -73,6 +80,7 @@ func PlanScrub(l *audit.Ledger, size int64) (ScrubPlan, error) {
 		}
 	}
 	slices.SortFunc(plan.Items, func(a, b ScrubItem) int { return strings.Compare(a.ObjectID, b.ObjectID) })
+	slices.Sort(plan.Destroyed)
 	return plan, nil
 }
 

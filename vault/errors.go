@@ -41,6 +41,11 @@ var (
 	// recipient stanza is damaged.
 	ErrWrongIdentity = errors.New("vault: object not encrypted to this identity")
 
+	// ErrKeyMissing is returned when an object's own key file is gone and
+	// the master key cannot open it: the object was destroyed (its key
+	// erased) or its key file was lost.
+	ErrKeyMissing = errors.New("vault: object key missing")
+
 	// ErrCorrupt is returned when stored data fails to parse or authenticate:
 	// a modified, truncated or extended object, or a malformed key file.
 	ErrCorrupt = errors.New("vault: corrupt data")

@@ -17,14 +17,30 @@ import (
 // authentic plaintext has been returned. Consumers must not act on the data
 // until Read has returned io.EOF.
 //
-// Open returns ErrNotFound if the object does not exist and ErrWrongIdentity
-// if it is not encrypted to ident.
+// An object with a key file (FormatObjectKey) is decrypted with its own
+// key, unwrapped with ident; a legacy object (no key file) with ident
+// directly.
+//
+// Open returns ErrNotFound if the object does not exist, ErrWrongIdentity
+// if it (or its key file) is not encrypted to ident, and ErrKeyMissing if
+// its key file is gone (a destroyed object, or a lost file).
 func (v *Vault) Open(id string, ident *Identity) (io.ReadCloser, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
 	if ident == nil || ident.x == nil {
 		return nil, fmt.Errorf("%w: nil identity", ErrInvalidArgument)
+	}
+	// The key and the master key both: during a rotation's migration an
+	// object may briefly have a new key file while still legacy.
+	ids := []age.Identity{ident.x}
+	k, err := v.loadObjectKey(id, ident)
+	if err != nil {
+		return nil, err
+	}
+	if k != nil {
+		defer k.wipe()
+		ids = []age.Identity{k.id, ident.x}
 	}
 	f, err := os.Open(v.objectPath(id))
 	if err != nil {
@@ -34,9 +50,12 @@ func (v *Vault) Open(id string, ident *Identity) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("vault: open %s: %w", id, err)
 	}
 	r := &objectReader{id: id, f: f, src: trackingReader{r: f}}
-	r.plain, err = age.Decrypt(&r.src, ident.x)
+	r.plain, err = age.Decrypt(&r.src, ids...)
 	if err != nil {
 		err = r.classify(err)
+		if k == nil && errors.Is(err, ErrWrongIdentity) {
+			err = fmt.Errorf("%w: %s has no key file, and the master key does not open it", ErrKeyMissing, id)
+		}
 		_ = f.Close() // read-only; nothing to lose
 		return nil, err
 	}

@@ -22,7 +22,10 @@ func (v *Vault) Seal(secret []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: a sealed secret is at most %d bytes", ErrInvalidArgument, maxSealed)
 	}
 	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, v.recipient)
+	v.rot.RLock()
+	r := v.recipient
+	v.rot.RUnlock()
+	w, err := age.Encrypt(&buf, r)
 	if err != nil {
 		return nil, fmt.Errorf("vault: seal: %w", err)
 	}

@@ -65,7 +65,12 @@ type InitOptions struct {
 // concurrent use. A Vault holds only the public master key; decrypting
 // requires an Identity obtained from Unlock.
 type Vault struct {
-	dir       string
+	dir string
+
+	// rot guards recipient and the key files as a whole: writers hold it
+	// for reading while they wrap and store an object key, Rotate for
+	// writing while it re-wraps every key and swaps the master key.
+	rot       sync.RWMutex
 	recipient *age.X25519Recipient
 
 	mu   sync.Mutex
@@ -134,6 +139,9 @@ func Init(dir string, passphrase []byte, opts InitOptions) error {
 		return err
 	}
 	if err := ensureDir(filepath.Join(dir, objectsDir), false); err != nil {
+		return err
+	}
+	if err := ensureDir(filepath.Join(dir, keysDir), false); err != nil {
 		return err
 	}
 	if err := syncDir(dir); err != nil {
@@ -256,6 +264,13 @@ func Open(dir string) (*Vault, error) {
 			return nil, err
 		}
 	}
+	// keys/ holds the per-object keys; a vault made before them has none
+	// until its first new object.
+	if _, err := os.Lstat(filepath.Join(dir, keysDir)); err == nil {
+		if err := checkMode(filepath.Join(dir, keysDir), true, 0o077); err != nil {
+			return nil, err
+		}
+	}
 
 	pubPath := filepath.Join(dir, pubFile)
 	pub, err := readSmallFile(pubPath, maxPubFileSize)
@@ -287,7 +302,14 @@ func readSmallFile(path string, limit int64) ([]byte, error) {
 }
 
 // Recipient returns the vault's public master key (an age1... string).
-func (v *Vault) Recipient() string { return v.recipient.String() }
+func (v *Vault) Recipient() string {
+	v.rot.RLock()
+	defer v.rot.RUnlock()
+	return v.recipient.String()
+}
+
+// Dir returns the vault's directory.
+func (v *Vault) Dir() string { return v.dir }
 
 // Unlock decrypts the master private key with passphrase. It returns
 // ErrBadPassphrase if the passphrase is wrong and ErrKeyMismatch if the key
@@ -387,11 +409,14 @@ func (v *Vault) Exists(id string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// Remove deletes object id durably. It returns ErrNotFound if the object does
-// not exist.
+// Remove deletes object id durably, erasing its key file first. It returns
+// ErrNotFound if the object does not exist.
 func (v *Vault) Remove(id string) error {
 	if err := checkID(id); err != nil {
 		return err
+	}
+	if err := eraseFile(v.keyPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("vault: remove %s: %w", id, err)
 	}
 	p := v.objectPath(id)
 	if err := os.Remove(p); err != nil {
@@ -403,11 +428,12 @@ func (v *Vault) Remove(id string) error {
 	return syncDir(filepath.Dir(p))
 }
 
-// SetAside moves committed object id out of objects/ into orphans/ (0700,
-// created when first needed), still encrypted. Crash recovery uses it for
-// an object no dataset refers to: the vault no longer lists it, but it is
-// not destroyed, because the ledger may have lost its record (a damaged
-// ledger) and destruction is for a supervisor to approve.
+// SetAside moves object id out of objects/ into orphans/ (0700, created
+// when first needed), still encrypted, with its key file if it has one.
+// Crash recovery uses it for an object no dataset refers to: the vault no
+// longer lists it, but it is not destroyed, because the ledger may have
+// lost its record (a damaged ledger) and destruction is for a supervisor
+// to approve. A key file without its object is set aside the same way.
 func (v *Vault) SetAside(id string) error {
 	if err := checkID(id); err != nil {
 		return err
@@ -423,17 +449,31 @@ func (v *Vault) SetAside(id string) error {
 	if err := checkMode(dst, true, 0o077); err != nil {
 		return err
 	}
-	p := v.objectPath(id)
-	if err := os.Rename(p, filepath.Join(dst, id+objectExt)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
+	moved := 0
+	// The key first: an object without its key is harmless where it is;
+	// a key without its object in objects/ is set aside on the next try.
+	for _, m := range []struct{ from, to string }{
+		{v.keyPath(id), filepath.Join(dst, id+keyExt)},
+		{v.objectPath(id), filepath.Join(dst, id+objectExt)},
+	} {
+		if err := os.Rename(m.from, m.to); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("vault: set aside %s: %w", id, err)
 		}
-		return fmt.Errorf("vault: set aside %s: %w", id, err)
+		moved++
+		if err := syncDir(dst); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(m.from)); err != nil {
+			return err
+		}
 	}
-	if err := syncDir(dst); err != nil {
-		return err
+	if moved == 0 {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return syncDir(filepath.Dir(p))
+	return nil
 }
 
 // List returns the IDs of all committed objects in lexical order. Files in

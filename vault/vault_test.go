@@ -332,8 +332,11 @@ func TestPermissionsOnDisk(t *testing.T) {
 		filepath.Join(v.dir, keyFile):    0o600,
 		filepath.Join(v.dir, objectsDir): 0o700,
 		filepath.Join(v.dir, tmpDir):     0o700,
+		filepath.Join(v.dir, keysDir):    0o700,
 		filepath.Dir(p):                  0o700,
 		p:                                0o600,
+		v.keyPath(info.ID):               0o600,
+		filepath.Dir(v.keyPath(info.ID)): 0o700,
 	}
 	for path, mode := range want {
 		fi, err := os.Stat(path)
@@ -610,13 +613,29 @@ func TestStockAgeRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two steps, as with the age CLI: the object's key file with the
+	// master key, then the object with its own key.
+	kp, _ := v.KeyFilePath(info.ID)
+	kf, err := os.Open(kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kf.Close()
+	okr, err := age.Decrypt(kf, ids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objIDs, err := age.ParseIdentities(okr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path, _ := v.Path(info.ID)
 	obj, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer obj.Close()
-	r, err := age.Decrypt(obj, ids...)
+	r, err := age.Decrypt(obj, objIDs...)
 	if err != nil {
 		t.Fatal(err)
 	}

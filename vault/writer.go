@@ -52,6 +52,7 @@ type Writer struct {
 	tmpName string // file name within tmp/
 	tmpPath string
 
+	key   *objectKey // the object's own key; wiped when the writer ends
 	f     *os.File
 	cw    countingWriter
 	bw    *bufio.Writer
@@ -83,9 +84,11 @@ func newID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// Create starts a new object encrypted to the vault's master key. If ctx is
-// canceled before Commit, Write and Commit fail with the context's error and
-// the object is discarded.
+// Create starts a new object encrypted to a fresh key of its own, which
+// Commit (or Close) stores in keys/, wrapped to the vault's master key
+// (the public key is all a writer needs). If ctx is canceled before
+// Commit, Write and Commit fail with the context's error and the object is
+// discarded.
 func (v *Vault) Create(ctx context.Context) (*Writer, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("vault: create: %w", err)
@@ -101,6 +104,9 @@ func (v *Vault) Create(ctx context.Context) (*Writer, error) {
 		tmpName: id + partialExt,
 	}
 	w.tmpPath = filepath.Join(v.dir, tmpDir, w.tmpName)
+	if w.key, err = newObjectKey(); err != nil {
+		return nil, err
+	}
 
 	// Register before the file exists so a concurrent Recover never deletes it.
 	v.mu.Lock()
@@ -116,7 +122,7 @@ func (v *Vault) Create(ctx context.Context) (*Writer, error) {
 	w.cw.w = f
 	w.bw = writeBuffers.Get().(*bufio.Writer)
 	w.bw.Reset(&w.cw)
-	w.aw, err = age.Encrypt(w.bw, v.recipient)
+	w.aw, err = age.Encrypt(w.bw, w.key.id.Recipient())
 	if err != nil {
 		w.fail(fmt.Errorf("vault: create %s: %w", id, err))
 		return nil, w.err
@@ -220,6 +226,26 @@ func (w *Writer) commit(durable bool) error {
 		return err
 	}
 
+	// The key file goes first, wrapped to the master key in force now
+	// (rot held so that a rotation sees either both files or neither): an
+	// object in objects/ always has its key, and a key without its object
+	// (a crash here) is set aside at the next start like any orphan.
+	w.v.rot.RLock()
+	defer w.v.rot.RUnlock()
+	wrapped, err := wrapKey(w.key, w.v.recipient)
+	if err != nil {
+		return err
+	}
+	if err := w.v.writeKeyFile(w.id, wrapped, durable); err != nil {
+		return err
+	}
+	keyWritten := true
+	defer func() {
+		if keyWritten {
+			_ = eraseFile(w.v.keyPath(w.id))
+		}
+	}()
+
 	objects := filepath.Join(w.v.dir, objectsDir)
 	sub := filepath.Join(objects, w.id[:2])
 	switch err := os.Mkdir(sub, 0o700); {
@@ -237,6 +263,7 @@ func (w *Writer) commit(durable bool) error {
 		return err
 	}
 	if !durable {
+		keyWritten = false
 		return nil
 	}
 	// Only the destination directory is synced: it makes the new name
@@ -249,6 +276,7 @@ func (w *Writer) commit(durable bool) error {
 		_ = os.Remove(final)
 		return err
 	}
+	keyWritten = false
 	return nil
 }
 
@@ -298,6 +326,10 @@ func (w *Writer) cleanup() error {
 // retire ends the writer's life: its temp name is no longer protected from
 // Recover, and its write buffer goes back to the pool.
 func (w *Writer) retire() {
+	if w.key != nil {
+		w.key.wipe()
+		w.key = nil
+	}
 	w.v.mu.Lock()
 	delete(w.v.live, w.tmpName)
 	w.v.mu.Unlock()

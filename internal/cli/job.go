@@ -242,7 +242,7 @@ Exit status 1 if the new copy fails verification too.`,
 	for _, s := range []*cobra.Command{release, repull} {
 		s.Flags().StringVar(&reason, "reason", "", "why (required; recorded on the ledger)")
 	}
-	c.AddCommand(list, show, release, repull, newTimelineCmd(g), newDatasetReadCmd(g), newDatasetRequestCmd(g))
+	c.AddCommand(list, show, release, repull, newTimelineCmd(g), newDatasetReadCmd(g), newDatasetRequestCmd(g), newExpiringCmd(g))
 	return c
 }
 

@@ -115,6 +115,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
 		newReviewCmd(g), newAccessCmd(g), newTrainingCmd(g),
 		newExportCmd(g), newHandoverCmd(g),
+		newDestroyCmd(g),
 	)
 	return root
 }

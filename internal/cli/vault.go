@@ -19,7 +19,7 @@ import (
 )
 
 func newVaultCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault; unseal and seal its private key in the daemon"}
+	c := &cobra.Command{Use: "vault", Short: "Check the encrypted vault; unseal and seal its private key in the daemon; rotate its master key"}
 	var passFile string
 	verify := &cobra.Command{
 		Use:   "verify --config FILE [--passphrase-file FILE]",
@@ -91,7 +91,7 @@ match the ledger. Exit status 1 on any failure or refusal.`,
 		},
 	}
 	verify.Flags().StringVar(&passFile, "passphrase-file", "", "file holding the vault passphrase (- for stdin; env CUSTODIAN_PASSPHRASE_FILE)")
-	c.AddCommand(verify, newUnsealCmd(g), newSealCmd(g))
+	c.AddCommand(verify, newUnsealCmd(g), newSealCmd(g), newVaultRotateCmd(g))
 	return c
 }
 
@@ -168,6 +168,9 @@ func scrub(ctx context.Context, cfg *configs.Config, pass []byte, plan transfer.
 	for _, id := range orphans {
 		fmt.Fprintf(w, "WARN  object %s is referenced by no dataset (as of ledger entry %d; removed on the daemon's next start if still unreferenced)\n", id, plan.LedgerSize)
 	}
-	fmt.Fprintf(w, "Vault verify: %d object(s) checked, %d failed, %d unreferenced\n", rep.Checked, len(rep.Failed), len(orphans))
+	for _, id := range plan.Destroyed {
+		fmt.Fprintf(w, "destroyed  %s  (its objects were erased by an approved destruction; see custodian dataset show %s)\n", id, id)
+	}
+	fmt.Fprintf(w, "Vault verify: %d object(s) checked, %d failed, %d unreferenced, %d dataset(s) destroyed\n", rep.Checked, len(rep.Failed), len(orphans), len(plan.Destroyed))
 	return rep, nil
 }
