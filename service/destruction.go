@@ -311,11 +311,23 @@ func (s *Service) RunDestruction(ctx context.Context, a Actor, id string, opts D
 		}
 		datasets = append(datasets, d)
 	}
-	ident, err := s.unlockVault(a, ActDestroy, res, opts.Passphrase)
-	if err != nil {
+	// The erase needs the vault's private key: the one an officer unsealed
+	// into the daemon, or the passphrase sent with the request.
+	if opts.Rotate && len(opts.Passphrase) == 0 {
+		return Certificate{}, fmt.Errorf("%w: passphrase: rotating the master key after the erase re-encrypts it under the vault passphrase: give --passphrase-file, or --rotate=false", ErrInvalid)
+	}
+	var ident *vault.Identity
+	var err error
+	if len(opts.Passphrase) == 0 {
+		key, done, err := s.useKey()
+		if err != nil {
+			return Certificate{}, s.refused(a, ActDestroy, res, fmt.Errorf("%w (or give the vault passphrase with --passphrase-file)", err))
+		}
+		defer done()
+		ident = key
+	} else if ident, err = s.unlockVault(a, ActDestroy, res, opts.Passphrase); err != nil {
 		return Certificate{}, err
 	}
-	// TODO(unseal): use the daemon's unsealed identity instead of a passphrase sent with the request.
 
 	// The erase, object by object.
 	var erasures []vault.Erasure
@@ -562,7 +574,9 @@ func (s *Service) RotateVault(ctx context.Context, a Actor, req RotateRequest) (
 	if err != nil {
 		return Rotation{}, err
 	}
-	// TODO(unseal): use the daemon's unsealed identity (and hand it the new one) instead of a passphrase.
+	// Rotation re-encrypts the master key under the passphrase, so it
+	// needs the passphrase even while the vault is unsealed; an unsealed
+	// daemon is handed the new key (rotate).
 	reason := strings.TrimSpace(req.Reason)
 	if reason == "" {
 		reason = "requested by " + a.Name
@@ -599,6 +613,13 @@ func (s *Service) rotate(ctx context.Context, a Actor, ident *vault.Identity, pa
 		return nil, out, err
 	}
 	out.RotateResult = res
+	// An unsealed daemon keeps reading with the new key: the old one is
+	// destroyed.
+	s.key.mu.Lock()
+	if s.key.ident != nil {
+		s.key.ident = next
+	}
+	s.key.mu.Unlock()
 	return next, out, nil
 }
 

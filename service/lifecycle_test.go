@@ -548,3 +548,41 @@ func TestTrainingEnforcedOnReads(t *testing.T) {
 		t.Fatalf("after training: %v", err)
 	}
 }
+
+// TestDestroyWithTheUnsealedKey: an approved destruction runs with the key
+// an officer unsealed (no passphrase sent); afterwards a read of the
+// dataset fails naming when, by whom and on which request it was
+// destroyed, and the other datasets stay readable.
+func TestDestroyWithTheUnsealedKey(t *testing.T) {
+	l := newLifecycle(t)
+	l.add("sam", accounts.RoleSupervisor)
+	ctx := context.Background()
+	l.store("ds-1", audit.StateVerified, []byte("HDR|1\nA\nB\nC\nTRL3\n"))
+	l.store("ds-2", audit.StateVerified, []byte("HDR|1\nD\nE\nF\nTRL3\n"))
+	q, err := l.s.FileDestruction(ctx, l.actor["olga"], DestructionRequest{Datasets: []string{"ds-1"}, Reason: "retention of two years has passed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sup := range []string{"sue", "sam"} {
+		if _, err := l.s.Approve(ctx, l.actor[sup], q.ID, "retention checked against the job"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.s.RunDestruction(ctx, l.actor["olga"], q.ID, DestroyOptions{}); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "unseal") {
+		t.Fatalf("a destruction with the vault sealed and no passphrase: %v", err)
+	}
+	if _, err := l.s.RunDestruction(ctx, l.actor["olga"], q.ID, DestroyOptions{Rotate: true}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a rotation without the passphrase: %v", err)
+	}
+	l.unseal()
+	if _, err := l.s.RunDestruction(ctx, l.actor["olga"], q.ID, DestroyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = l.read("olga", "ds-1", "vaccination", "C-2026-4")
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "destroyed on") || !strings.Contains(err.Error(), "by olga") || !strings.Contains(err.Error(), q.ID) {
+		t.Fatalf("a read of a destroyed dataset: %v", err)
+	}
+	if got, _, err := l.read("olga", "ds-2", "vaccination", "C-2026-4"); err != nil || !strings.Contains(string(got), "E\nF") {
+		t.Fatalf("the other dataset after the destruction: %v", err)
+	}
+}
