@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -244,6 +245,7 @@ func (o *ops) checkpointLoop(ctx context.Context, every time.Duration) {
 		if last := o.notifier.LastQueued(notify.CheckpointDaily); time.Since(last) >= checkpointEvery && !o.d.health.damaged() {
 			o.sendCheckpoint()
 		}
+		o.sendNotices()
 		t := time.NewTimer(every)
 		select {
 		case <-ctx.Done():
@@ -251,6 +253,52 @@ func (o *ops) checkpointLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// sendNotices queues, at most once a day each, the reminder that datasets
+// are past their retention (retention.due) and that designated staff are
+// under the yearly training hours (training.low). Dataset IDs and
+// usernames only; registry file names only with include_file_names.
+func (o *ops) sendNotices() {
+	dueR := time.Since(o.notifier.LastQueued(notify.RetentionDue)) >= checkpointEvery
+	dueT := time.Since(o.notifier.LastQueued(notify.TrainingLow)) >= checkpointEvery
+	if !dueR && !dueT {
+		return
+	}
+	n, err := o.d.Service.DueNotices()
+	if err != nil {
+		o.d.Log.Warn().Err(err).Msg("cannot gather the daily notices")
+		return
+	}
+	if dueR && len(n.Expiring) > 0 {
+		var b strings.Builder
+		ids := make([]string, 0, len(n.Expiring))
+		for _, e := range n.Expiring {
+			name := ""
+			if o.notifier.IncludeFileNames() {
+				name = " " + e.Dataset.RemotePath
+			}
+			fmt.Fprintf(&b, "  %s%s  job %s, retention %s, due %s (%d days ago)%s\n", e.Dataset.ID, name, e.Dataset.Job, e.Retention,
+				e.Due.UTC().Format(time.DateOnly), e.DaysOverdue, map[bool]string{true: ", request " + e.Request, false: ""}[e.Request != ""])
+			ids = append(ids, e.Dataset.ID)
+		}
+		o.notify(notify.RetentionDue, notify.Message{
+			Subject: fmt.Sprintf("custodian: %d dataset(s) past their retention", len(n.Expiring)),
+			Text:    "These datasets are past their job's retention; the custodian files a destruction request (custodian dataset expiring --draft):\n" + b.String(),
+			Fields:  map[string]string{"count": strconv.Itoa(len(n.Expiring)), "datasets": strings.Join(ids, " ")}})
+	}
+	if dueT && len(n.TrainingShort) > 0 {
+		var b strings.Builder
+		users := make([]string, 0, len(n.TrainingShort))
+		for _, s := range n.TrainingShort {
+			fmt.Fprintf(&b, "  %s (%s): %s hours this year, %s missing\n", s.Username, s.FullName, s.Hours, s.Missing)
+			users = append(users, s.Username)
+		}
+		o.notify(notify.TrainingLow, notify.Message{
+			Subject: fmt.Sprintf("custodian: %d person(s) under the yearly training hours", len(n.TrainingShort)),
+			Text:    "Designated staff under 3 hours of security training this year (clause 四(四)); record attended training with custodian training record:\n" + b.String(),
+			Fields:  map[string]string{"count": strconv.Itoa(len(n.TrainingShort)), "users": strings.Join(users, " ")}})
 	}
 }
 

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"custodian/accounts"
 	"custodian/configs"
 	"custodian/internal/notifytest"
+	"custodian/internal/synth"
 	"custodian/service"
 )
 
@@ -119,5 +121,49 @@ func TestMetricsOverHTTPSAndAccountNotifications(t *testing.T) {
 	}
 	if to["supervisors@example.org"] != 2 || to["requesters@example.org"] != 1 || to["admins@example.org"] != 1 {
 		t.Errorf("mails by recipient: %v", to)
+	}
+}
+
+// TestDailyNotices: once a day the daemon mails that datasets are past
+// their retention (dataset IDs, no file names) and who is under the
+// yearly training hours.
+func TestDailyNotices(t *testing.T) {
+	s, w := notifytest.NewSMTP(t), notifytest.NewWebhook(t)
+	s.Start(t)
+	f := newFixture(t, nil)
+	f.cfg.Notify = notifyConfig(t, s, w)
+	f.cfg.Notify.Routes = []configs.NotifyRoute{
+		{Kinds: []string{"retention.due"}, Email: []string{"officers@example.org"}},
+		{Kinds: []string{"training.low"}, Email: []string{"supervisors@example.org"}},
+	}
+	j, _ := f.cfg.Job("extract")
+	j.Retention = configs.Retention{Days: 1}
+	f.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 5, Seed: 1}})
+	cl, _, stop := f.serve(t)
+	res, err := cl.Run(context.Background(), "extract", nil)
+	if err != nil || res.Failed() {
+		t.Fatalf("%+v %v", res, err)
+	}
+	id := res.Files[0].DatasetID
+	stop()
+	// Three days later.
+	_, _, _ = f.serveWith(t, func(d *Daemon) {
+		d.Service.Now = func() time.Time { return time.Now().Add(72 * time.Hour) }
+	})
+	waitFor(t, "the two notices", func() bool { return len(s.Mails()) >= 2 })
+	var retention, training string
+	for _, m := range s.Mails() {
+		switch m.To {
+		case "officers@example.org":
+			retention = m.Body
+		case "supervisors@example.org":
+			training = m.Body
+		}
+	}
+	if !strings.Contains(retention, id) || strings.Contains(retention, "HR_1.txt") {
+		t.Errorf("retention notice: %q", retention)
+	}
+	if !strings.Contains(training, "officer.a") || strings.Contains(training, "auditor.a") {
+		t.Errorf("training notice: %q", training)
 	}
 }

@@ -639,6 +639,12 @@ func (s *Service) ExpiringDatasets(ctx context.Context, a Actor) ([]Expiring, er
 	if err := s.authorize(a, ActExpiring, Resource{Kind: "dataset", Unit: s.config().Unit}); err != nil {
 		return nil, err
 	}
+	return s.expiring()
+}
+
+// expiring lists the datasets past their retention (ExpiringDatasets
+// without the caller; the daemon's daily notice uses it).
+func (s *Service) expiring() ([]Expiring, error) {
 	ds, err := s.Ledger.Datasets()
 	if err != nil {
 		return nil, err

@@ -99,3 +99,22 @@ func (s *Service) AuthenticateScrape(ctx context.Context, o Origin, username, pa
 	s.scrape.mu.Unlock()
 	return a, nil
 }
+
+// Notices are what the daemon reminds people of once a day: datasets past
+// their retention (a destruction request is due) and designated staff
+// under the yearly training hours (clause 四(四)).
+type Notices struct {
+	Expiring      []Expiring
+	TrainingShort []TrainingShort
+}
+
+// DueNotices gathers today's notices.
+func (s *Service) DueNotices() (Notices, error) {
+	var n Notices
+	var err error
+	if n.Expiring, err = s.expiring(); err != nil {
+		return n, err
+	}
+	n.TrainingShort, err = s.trainingShortfall(s.now().In(ReportZone).Year())
+	return n, err
+}

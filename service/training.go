@@ -196,6 +196,12 @@ func (s *Service) TrainingReport(ctx context.Context, a Actor, year int) ([]Trai
 	if year < 1912 || year > 9998 {
 		return nil, fmt.Errorf("%w: year: %d; give a year such as 2026", ErrInvalid, year)
 	}
+	return s.trainingShortfall(year)
+}
+
+// trainingShortfall lists the designated staff under the yearly hours in
+// year (TrainingReport without the caller; the daemon's notice uses it).
+func (s *Service) trainingShortfall(year int) ([]TrainingShort, error) {
 	ts, err := s.trainings()
 	if err != nil {
 		return nil, err
