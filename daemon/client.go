@@ -138,10 +138,21 @@ func (c *Client) Run(ctx context.Context, job string, progress func(transfer.Pro
 		return nil, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	return readStream[transfer.Progress, transfer.RunResult](resp.Body, "run", progress)
+}
+
+// readStream reads an NDJSON answer of progress lines that ends with the
+// result or an error (a run, a backup), passing progress to progress (may
+// be nil).
+func readStream[P, R any](body io.Reader, what string, progress func(P)) (*R, error) {
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)
 	for sc.Scan() {
-		var m RunMessage
+		var m struct {
+			Progress *P               `json:"progress"`
+			Result   *R               `json:"result"`
+			Error    *service.Problem `json:"error"`
+		}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			return nil, fmt.Errorf("reading the daemon's answer: %w", err)
 		}
@@ -157,7 +168,7 @@ func (c *Client) Run(ctx context.Context, job string, progress func(transfer.Pro
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("the daemon closed the connection before the run finished")
+	return nil, fmt.Errorf("the daemon closed the connection before the %s finished", what)
 }
 
 // Datasets lists every dataset's metadata.
@@ -396,24 +407,5 @@ func (c *Client) Backup(ctx context.Context, dir string, progress func(backup.Pr
 		return nil, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var m BackupMessage
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, fmt.Errorf("reading the daemon's answer: %w", err)
-		}
-		switch {
-		case m.Error != nil:
-			return nil, service.ErrorFromProblem(*m.Error)
-		case m.Result != nil:
-			return m.Result, nil
-		case m.Progress != nil && progress != nil:
-			progress(*m.Progress)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("the daemon closed the connection before the backup finished")
+	return readStream[backup.Progress, backup.Result](resp.Body, "backup", progress)
 }
