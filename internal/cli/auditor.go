@@ -215,18 +215,9 @@ A checkpoint cosigned by an auditor needs that auditor's --cosigner-key.`,
 			if err != nil {
 				return err
 			}
-			opts := proof.Options{}
-			if vkey != "" {
-				if opts.VerifierKey, err = readKeyArg(vkey); err != nil {
-					return err
-				}
-			}
-			for _, k := range cosigners {
-				ck, err := readKeyArg(k)
-				if err != nil {
-					return err
-				}
-				opts.Cosigners = append(opts.Cosigners, ck)
+			opts, err := checkOptions(vkey, cosigners)
+			if err != nil {
+				return err
 			}
 			r, err := proof.Check(data, opts)
 			if err != nil {
@@ -522,4 +513,24 @@ any of them: custodian audit prove INDEX --out FILE.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON")
 	return c
+}
+
+// checkOptions are the keys an offline check trusts: --verifier-key and
+// each --cosigner-key (a key, or a file holding one).
+func checkOptions(vkey string, cosigners []string) (proof.Options, error) {
+	var opts proof.Options
+	var err error
+	if vkey != "" {
+		if opts.VerifierKey, err = readKeyArg(vkey); err != nil {
+			return opts, err
+		}
+	}
+	for _, k := range cosigners {
+		ck, err := readKeyArg(k)
+		if err != nil {
+			return opts, err
+		}
+		opts.Cosigners = append(opts.Cosigners, ck)
+	}
+	return opts, nil
 }

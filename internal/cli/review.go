@@ -513,18 +513,9 @@ index dated before the archive's date. Any changed byte fails (exit 1). Give
 			if err != nil {
 				return err
 			}
-			opts := proof.Options{}
-			if vkey != "" {
-				if opts.VerifierKey, err = readKeyArg(vkey); err != nil {
-					return err
-				}
-			}
-			for _, k := range cosigners {
-				ck, err := readKeyArg(k)
-				if err != nil {
-					return err
-				}
-				opts.Cosigners = append(opts.Cosigners, ck)
+			opts, err := checkOptions(vkey, cosigners)
+			if err != nil {
+				return err
 			}
 			r, err := proof.CheckArchive(data, opts)
 			if err != nil {
