@@ -23,8 +23,11 @@ type DatasetFilter struct {
 // ReceivedAt, then ID), skipping offset and at most limit of them, with
 // the number that match in all.
 //
-// It reads the datasets bucket in one read transaction without decoding
-// every record: the few fields a filter and the order need are read from
+// It walks the dataset time index (bucketDatasetTime) from the newest
+// entry before Until back to Since, matching each entry's job, state and
+// purpose, and decodes only the records of the page. A read-only handle
+// on a ledger written before that index falls back to reading the
+// datasets bucket without decoding every record: the few fields a filter and the order need are read from
 // each record's JSON (json.Marshal of [Dataset], whose top-level keys come
 // before any nested map and cannot occur unescaped inside a string), and
 // only the records of the page are decoded. A record whose fields cannot
@@ -41,6 +44,11 @@ func (l *Ledger) DatasetPage(f DatasetFilter, offset, limit int) ([]Dataset, int
 	var out []Dataset
 	var total int
 	err := l.view(func(b buckets) error {
+		if b.datasetTime != nil {
+			var err error
+			out, total, err = pageByTime(b, f, offset, limit)
+			return err
+		}
 		var hits []hit
 		c := b.datasets.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -75,6 +83,60 @@ func (l *Ledger) DatasetPage(f DatasetFilter, offset, limit int) ([]Dataset, int
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit: dataset page: %w", err)
+	}
+	return out, total, nil
+}
+
+// pageByTime is DatasetPage over the dataset time index.
+func pageByTime(b buckets, f DatasetFilter, offset, limit int) ([]Dataset, int, error) {
+	job, st, purpose := []byte(f.Job), []byte(f.State), []byte(f.Purpose)
+	var since []byte
+	if !f.Since.IsZero() {
+		since = timeKeyPrefix(f.Since)
+	}
+	c := b.datasetTime.Cursor()
+	var k, v []byte
+	if f.Until.IsZero() {
+		k, v = c.Last()
+	} else if k, _ = c.Seek(timeKeyPrefix(f.Until)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev() // the last entry received before Until
+	}
+	var ids [][]byte
+	total := 0
+	for ; k != nil; k, v = c.Prev() {
+		if len(k) <= timePrefix {
+			return nil, 0, fmt.Errorf("%w: malformed dataset time key %x", ErrCorrupt, k)
+		}
+		if since != nil && bytes.Compare(k[:timePrefix], since) < 0 {
+			break
+		}
+		fields, ok := parseDatasetTimeValue(v)
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: malformed dataset time entry %x", ErrCorrupt, k)
+		}
+		if len(job) > 0 && !bytes.Equal(fields[0], job) ||
+			len(st) > 0 && !bytes.Equal(fields[1], st) ||
+			len(purpose) > 0 && !bytes.Equal(fields[2], purpose) {
+			continue
+		}
+		if total >= offset && (limit == 0 || total < offset+limit) {
+			ids = append(ids, k[timePrefix:])
+		}
+		total++
+	}
+	out := make([]Dataset, 0, len(ids))
+	for _, id := range ids {
+		raw := b.datasets.Get(id)
+		if raw == nil {
+			return nil, 0, fmt.Errorf("%w: dataset time index names missing dataset %q", ErrCorrupt, id)
+		}
+		var d Dataset
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, 0, fmt.Errorf("%w: dataset %q: %v", ErrCorrupt, id, err)
+		}
+		out = append(out, d)
 	}
 	return out, total, nil
 }

@@ -43,6 +43,7 @@
 //	                                                  recorded one takes the entry over)
 //	timeline  dataset ID + "\x00" + event index       empty
 //	once      once key (Details["once_key"])          index of the one event carrying it
+//	dataset_time  received time + dataset ID      job, state, purpose (length-prefixed)
 //	meta      "format"                                "custodian-ledger/1"
 //	          "size"                                  number of events
 //	          "checkpoint"                            signed note of the tree of that size

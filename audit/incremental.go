@@ -226,6 +226,7 @@ func (v *incVerifier) run(btx *bolt.Tx) error {
 	v.scanNew()
 	v.checkDatasets()
 	v.checkSequence()
+	v.checkDatasetTime()
 	v.checkHidden()
 	v.checkRemote()
 	v.rep.Datasets = v.rep.DatasetsChecked
@@ -544,6 +545,17 @@ func (v *incVerifier) checkSequence() {
 		}
 	}
 	want.compare(v.b.sequence, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
+}
+
+// checkDatasetTime compares the dataset time index with the dataset
+// records, which checkDatasets has just proven equal to their last states.
+func (v *incVerifier) checkDatasetTime() {
+	want := datasetTimeWant{}
+	c := v.b.datasets.Cursor()
+	for k, rec := c.First(); k != nil; k, rec = c.Next() {
+		want.add(rec)
+	}
+	want.compare(v.b.datasetTime, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
 }
 
 // checkDatasets checks every dataset record against its last state: from

@@ -173,6 +173,15 @@ func (l *Ledger) init() error {
 					return err
 				}
 			}
+			if btx.Bucket(bucketDatasetTime) == nil {
+				b, err := btx.CreateBucket(bucketDatasetTime)
+				if err != nil {
+					return err
+				}
+				if err := buildDatasetTime(btx, b); err != nil {
+					return err
+				}
+			}
 			if btx.Bucket(bucketSequence) != nil {
 				return nil
 			}
@@ -187,7 +196,7 @@ func (l *Ledger) init() error {
 		return fmt.Errorf("%w: empty file", ErrFormat)
 	}
 	return l.db.Update(func(btx *bolt.Tx) error {
-		for _, name := range append(allBuckets, bucketOnce, bucketSequence) {
+		for _, name := range append(allBuckets, bucketOnce, bucketSequence, bucketDatasetTime) {
 			if _, err := btx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -229,20 +238,21 @@ func (l *Ledger) Close() error {
 // buckets holds the buckets of one transaction.
 type buckets struct {
 	events, hashes, datasets, remote, timeline, meta *bolt.Bucket
-	once, sequence                                   *bolt.Bucket // nil in a read-only ledger written before they existed
+	once, sequence, datasetTime                      *bolt.Bucket // nil in a read-only ledger written before they existed
 }
 
 // lookupBuckets returns the buckets of btx; a missing one is nil.
 func lookupBuckets(btx *bolt.Tx) buckets {
 	return buckets{
-		events:   btx.Bucket(bucketEvents),
-		hashes:   btx.Bucket(bucketHashes),
-		datasets: btx.Bucket(bucketDatasets),
-		remote:   btx.Bucket(bucketRemote),
-		timeline: btx.Bucket(bucketTimeline),
-		meta:     btx.Bucket(bucketMeta),
-		once:     btx.Bucket(bucketOnce),
-		sequence: btx.Bucket(bucketSequence),
+		events:      btx.Bucket(bucketEvents),
+		hashes:      btx.Bucket(bucketHashes),
+		datasets:    btx.Bucket(bucketDatasets),
+		remote:      btx.Bucket(bucketRemote),
+		timeline:    btx.Bucket(bucketTimeline),
+		meta:        btx.Bucket(bucketMeta),
+		once:        btx.Bucket(bucketOnce),
+		sequence:    btx.Bucket(bucketSequence),
+		datasetTime: btx.Bucket(bucketDatasetTime),
 	}
 }
 
@@ -775,4 +785,44 @@ func (l *Ledger) ProveEvent(index int64) (tlog.RecordProof, tlog.Tree, error) {
 		return nil, tlog.Tree{}, fmt.Errorf("audit: prove event: %w", err)
 	}
 	return proof, tree, nil
+}
+
+// ScanEvents reads the events from index from on, in order, in one read
+// transaction, looking at no more than max of them. keep sees each
+// event's stored bytes (its leaf) first: only those it keeps are decoded
+// and passed to visit, which returns false to stop. It returns the index
+// after the last event looked at and how many were looked at. A keep that
+// rejects on the leaf's bytes alone lets a search pass over many events
+// without decoding them.
+func (l *Ledger) ScanEvents(from, max int64, keep func(leaf []byte) bool, visit func(Event) bool) (next, scanned int64, err error) {
+	if from < 0 || max < 0 {
+		return 0, 0, fmt.Errorf("audit: scan events: %w: from %d, max %d", ErrInvalidArgument, from, max)
+	}
+	next = from
+	err = l.view(func(b buckets) error {
+		c := b.events.Cursor()
+		for k, v := c.Seek(u64(from)); k != nil && scanned < max; k, v = c.Next() {
+			i, ok := parseIndex(k)
+			if !ok {
+				return fmt.Errorf("%w: malformed event key %x", ErrCorrupt, k)
+			}
+			scanned++
+			next = i + 1
+			if keep != nil && !keep(v) {
+				continue
+			}
+			ev, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			if !visit(ev) {
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("audit: scan events: %w", err)
+	}
+	return next, scanned, nil
 }

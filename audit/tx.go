@@ -63,6 +63,7 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 
 	var (
 		d      *Dataset
+		prev   Dataset
 		exists bool
 	)
 	if ev.Dataset != nil {
@@ -83,7 +84,8 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 		return Event{}, fmt.Errorf("%w: a %s event must carry the dataset's new state", ErrInvalidEvent, ev.Type)
 	}
 	if d != nil {
-		prev, ok, err := getDataset(tx.b, d.ID)
+		p, ok, err := getDataset(tx.b, d.ID)
+		prev = p
 		if err != nil {
 			return Event{}, fmt.Errorf("audit: append: %w", err)
 		}
@@ -159,7 +161,11 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 
 	// From here on a failure leaves partial writes behind: poison the
 	// transaction so Update rolls it back.
-	if err := tx.write(&ev, leaf, ds, hashes, d != nil && !exists, onceKey); err != nil {
+	var before *Dataset
+	if exists {
+		before = &prev
+	}
+	if err := tx.write(&ev, leaf, ds, hashes, before, d != nil && !exists, onceKey); err != nil {
 		tx.err = err
 		return Event{}, fmt.Errorf("audit: append: %w", err)
 	}
@@ -167,7 +173,7 @@ func (tx *Tx) Append(ev Event) (Event, error) {
 	return stored, nil
 }
 
-func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset bool, onceKey string) error {
+func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, prev *Dataset, newDataset bool, onceKey string) error {
 	if err := tx.b.events.Put(u64(ev.Index), leaf); err != nil {
 		return fmt.Errorf("event %d: %w", ev.Index, err)
 	}
@@ -185,6 +191,9 @@ func (tx *Tx) write(ev *Event, leaf, ds []byte, hashes []tlog.Hash, newDataset b
 	if d := ev.Dataset; d != nil {
 		if err := tx.b.datasets.Put([]byte(d.ID), ds); err != nil {
 			return fmt.Errorf("dataset %s: %w", d.ID, err)
+		}
+		if err := noteDatasetTime(tx.b.datasetTime, prev, d); err != nil {
+			return err
 		}
 		if newDataset && d.hasRemote() {
 			if err := tx.b.remote.Put(remoteKey(d.Source, d.RemotePath), []byte(d.ID)); err != nil {

@@ -137,7 +137,7 @@ const maxProblemsPerKind = 100
 // damaged event, so they name the first bad entry only when the log
 // itself is sound.
 func derivedKind(kind string) bool {
-	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline || kind == ProblemOnce || kind == ProblemSequence
+	return kind == ProblemDataset || kind == ProblemRemote || kind == ProblemTimeline || kind == ProblemOnce || kind == ProblemSequence || kind == ProblemDatasetTime
 }
 
 // problemSet collects problems, listing at most maxProblemsPerKind per
@@ -444,6 +444,7 @@ func (v *verifier) run(btx *bolt.Tx) error {
 	v.checkTimeline()
 	v.checkOnce()
 	v.checkSequence()
+	v.checkDatasetTime()
 	for _, t := range v.ds {
 		if t.last >= 0 {
 			v.rep.Datasets++
@@ -845,6 +846,18 @@ func (v *verifier) checkSequence() {
 		}
 	}
 	want.compare(v.b.sequence, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
+}
+
+// checkDatasetTime compares the dataset time index with the last states
+// of the datasets.
+func (v *verifier) checkDatasetTime() {
+	want := datasetTimeWant{}
+	for _, t := range v.sorted {
+		if t.last >= 0 {
+			want.add(t.snap)
+		}
+	}
+	want.compare(v.b.datasetTime, func(kind, format string, args ...any) { v.ps.add(-1, kind, format, args...) })
 }
 
 // checkOnce compares the once index with the once keys of the events.

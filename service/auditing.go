@@ -1,7 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -89,9 +91,12 @@ type EventPage struct {
 	Scanned int64 `json:"scanned"`
 }
 
-// MaxScan bounds the events one search looks at; a page that stops there
-// has fewer events and a Next to continue from.
-const MaxScan = 1_000_000
+// MaxScan bounds the events one search looks at, so that one page
+// answers quickly however long the ledger is; a page that stops there has
+// fewer events and a Next to continue from. Events are first sifted on
+// their stored bytes (prefilter), so passing over one that does not match
+// costs little.
+const MaxScan = 200_000
 
 const scanChunk = 4096
 
@@ -127,34 +132,117 @@ func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (Even
 		return EventPage{}, fmt.Errorf("%w: since (%s) must be before until (%s)", ErrInvalid, q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
 	}
 	page := EventPage{Events: []EventView{}}
-	at := q.From
-	for page.Scanned < MaxScan {
-		if err := ctx.Err(); err != nil {
-			return EventPage{}, err
-		}
-		evs, err := s.Ledger.Events(at, int(min(scanChunk, MaxScan-page.Scanned)))
-		if err != nil {
-			return EventPage{}, err
-		}
-		if len(evs) == 0 {
-			return page, nil // the end
-		}
-		for i := range evs {
-			page.Scanned++
-			at = evs[i].Index + 1
-			if !q.match(&evs[i]) {
-				continue
-			}
-			page.Events = append(page.Events, ViewEvent(evs[i]))
-			if len(page.Events) == q.Limit {
-				if n, err := s.Ledger.Size(); err == nil && at >= n {
-					return page, nil
-				}
-				page.Next = &at
-				return page, nil
-			}
-		}
+	if q.Dataset != "" {
+		// A dataset's events are on its timeline: no scan of the log.
+		return s.searchTimeline(q, page)
 	}
-	page.Next = &at
+	keep := q.prefilter()
+	full := false
+	next, scanned, err := s.Ledger.ScanEvents(q.From, MaxScan, keep, func(ev audit.Event) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !q.match(&ev) {
+			return true
+		}
+		page.Events = append(page.Events, ViewEvent(ev))
+		full = len(page.Events) == q.Limit
+		return !full
+	})
+	if err != nil {
+		return EventPage{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return EventPage{}, err
+	}
+	page.Scanned = scanned
+	if n, err := s.Ledger.Size(); err == nil && next >= n {
+		return page, nil // the end
+	}
+	if full || scanned == MaxScan {
+		page.Next = &next
+	}
 	return page, nil
+}
+
+// searchTimeline is SearchEvents for one dataset's events, read through
+// the timeline index.
+func (s *Service) searchTimeline(q EventQuery, page EventPage) (EventPage, error) {
+	tl, err := s.Ledger.Timeline(q.Dataset)
+	if err != nil {
+		if errors.Is(err, audit.ErrInvalidArgument) {
+			return page, nil // no event names such an ID
+		}
+		return EventPage{}, err
+	}
+	for i := range tl {
+		if tl[i].Index < q.From {
+			continue
+		}
+		page.Scanned++
+		if !q.match(&tl[i]) {
+			continue
+		}
+		if len(page.Events) == q.Limit {
+			next := tl[i].Index
+			page.Next = &next
+			page.Scanned--
+			return page, nil
+		}
+		page.Events = append(page.Events, ViewEvent(tl[i]))
+	}
+	return page, nil
+}
+
+// prefilter returns a test on an event's stored bytes that every event
+// matching q passes (and most others fail), or nil. The leaf is the
+// canonical JSON (docs/ledger-format.md): a string filter's value appears
+// in it as encoding/json writes it, and "time" is the second field.
+func (q EventQuery) prefilter() func([]byte) bool {
+	var needles [][]byte
+	str := func(v string) []byte { b, _ := json.Marshal(v); return b }
+	if q.Actor != "" {
+		needles = append(needles, append([]byte(`"actor":`), str(q.Actor)...))
+	}
+	if q.Type != "" {
+		t := str(q.Type)
+		needles = append(needles, append([]byte(`"type":`), t[:len(t)-1]...)) // a prefix: no closing quote
+	}
+	if q.Purpose != "" {
+		needles = append(needles, append([]byte(`"purpose":`), str(q.Purpose)...))
+	}
+	if q.Unit != "" {
+		needles = append(needles, append([]byte(`"unit":`), str(q.Unit)...))
+	}
+	timed := !q.Since.IsZero() || !q.Until.IsZero()
+	if len(needles) == 0 && !timed {
+		return nil
+	}
+	timeKey := []byte(`"time":"`)
+	return func(leaf []byte) bool {
+		for _, n := range needles {
+			if !bytes.Contains(leaf, n) {
+				return false
+			}
+		}
+		if timed {
+			i := bytes.Index(leaf, timeKey)
+			if i < 0 {
+				return true // decode and let match decide
+			}
+			rest := leaf[i+len(timeKey):]
+			j := bytes.IndexByte(rest, '"')
+			if j < 0 {
+				return true
+			}
+			t, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+			if err != nil {
+				return true
+			}
+			if !q.Since.IsZero() && t.Before(q.Since) || !q.Until.IsZero() && !t.Before(q.Until) {
+				return false
+			}
+		}
+		return true
+	}
 }

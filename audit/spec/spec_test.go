@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -490,7 +491,7 @@ func TestGoldenFromDocument(t *testing.T) {
 		}
 		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 			// state: the application's records, not evidence (see the document).
-			if !slices.Contains([]string{"events", "hashes", "datasets", "remote", "timeline", "once", "sequence", "meta", "state"}, string(name)) {
+			if !slices.Contains([]string{"events", "hashes", "datasets", "remote", "timeline", "once", "sequence", "dataset_time", "meta", "state"}, string(name)) {
 				t.Errorf("bucket %q is not in the document", name)
 			}
 			return nil
@@ -727,6 +728,27 @@ func checkIndexes(t *testing.T, tx *bolt.Tx, events []event) {
 		sq[job] = u64(n)
 	}
 	check("sequence", sq)
+	// dataset_time: received time (Unix seconds + 2^63, nanoseconds) and
+	// ID -> job, state, purpose, each length-prefixed. Absent in files
+	// written before it existed (the golden file among them).
+	if tx.Bucket([]byte("dataset_time")) != nil {
+		dt := map[string][]byte{}
+		for id, d := range last {
+			at, err := time.Parse(time.RFC3339Nano, d.ReceivedAt)
+			if err != nil {
+				t.Fatalf("dataset %s: received_at %q: %v", id, d.ReceivedAt, err)
+			}
+			k := binary.BigEndian.AppendUint64(nil, uint64(at.Unix())^(1<<63))
+			k = binary.BigEndian.AppendUint64(k, uint64(at.Nanosecond()))
+			var v []byte
+			for _, f := range []string{d.Job, d.State, d.Purpose} {
+				v = binary.BigEndian.AppendUint64(v, uint64(len(f)))
+				v = append(v, f...)
+			}
+			dt[string(append(k, id...))] = v
+		}
+		check("dataset_time", dt)
+	}
 }
 
 // checkFirstEvent: the first event names the unit the key name is derived
