@@ -32,9 +32,26 @@ func screenshot(t *testing.T, b context.Context, name string) {
 	if os.Getenv("CUSTODIAN_CONSOLE_SCREENSHOTS") != "1" {
 		return
 	}
+	// In English: the test machine's chromium may have no CJK font, and
+	// the pictures must be legible. The page is a GET; it is shown again
+	// with ?lang=en, then the scenario goes on from the page it was on.
+	loc, err := chromedp.Run(b, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := loc + "?lang=en"
+	if strings.Contains(loc, "?") {
+		en = loc + "&lang=en"
+	}
+	if err := chromedp.Do(b, chromedp.Navigate(en), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := chromedp.Do(b, chromedp.Navigate(loc), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
+		t.Fatal(err)
 	}
 	src, err := png.Decode(bytes.NewReader(raw))
 	if err != nil {
