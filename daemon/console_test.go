@@ -302,10 +302,10 @@ func TestConsolePagesPerRole(t *testing.T) {
 	navs := map[string][]string{
 		"officer.a": {"/", "/jobs", "/datasets", "/requests", "/account"},
 		"cora":      {"/", "/jobs", "/datasets", "/requests", "/account"},
-		"sue":       {"/", "/jobs", "/datasets", "/requests", "/accounts", "/ledger", "/account"},
-		"auditor.a": {"/", "/jobs", "/datasets", "/requests", "/accounts", "/ledger", "/account"},
-		"adam":      {"/", "/jobs", "/requests", "/accounts", "/account"},
-		"dora":      {"/", "/jobs", "/requests", "/accounts", "/account"},
+		"sue":       {"/", "/jobs", "/datasets", "/requests", "/accounts", "/ledger", "/reviews", "/training", "/account"},
+		"auditor.a": {"/", "/jobs", "/datasets", "/requests", "/accounts", "/ledger", "/reviews", "/training", "/account"},
+		"adam":      {"/", "/jobs", "/requests", "/accounts", "/training", "/account"},
+		"dora":      {"/", "/jobs", "/requests", "/accounts", "/reviews", "/training", "/account"},
 	}
 	sections := map[string][]string{
 		"officer.a": {"h-officer"},

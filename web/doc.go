@@ -34,6 +34,16 @@
 //     external fonts. Strings come from a message catalog, one plain map
 //     per language (zh-TW by default, English selectable); zh-TW dates are
 //     Republic of China dates.
+//   - The data's later life (lifecycle.go): destruction (filed from a
+//     dataset's page, approved on a page that lists every dataset's size,
+//     digest and custodian, run by its requester with the key unsealed
+//     into the daemon, never with a passphrase typed here), its
+//     certificate, hand-over inventories, sampling reviews, training and
+//     consistency proofs. Buttons that carry out a request ask
+//     Service.MayCarryOut, the approvals engine on a copy. Certificates,
+//     inventories and the review report print on A4. The review report is
+//     the service's own HTML; its one style element is allowed by its
+//     SHA-256 in that response's policy (ReportCSP), nothing inline else.
 //   - Long work (a job run) belongs to the daemon, not to the request: a
 //     run is started by a POST, and its page polls (meta refresh, no
 //     script) until the run ends.

@@ -355,6 +355,7 @@ type datasetData struct {
 	service.DatasetDetail
 	CanRelease bool
 	CanRepull  bool
+	CanDestroy bool
 }
 
 func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -365,7 +366,8 @@ func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Acto
 	st := audit.State(det.Dataset.State)
 	d := datasetData{DatasetDetail: det,
 		CanRelease: service.Permits(a.Roles, service.ActRelease) && len(audit.Next(audit.EvDatasetReleased, st)) > 0,
-		CanRepull:  service.Permits(a.Roles, service.ActRepull) && len(audit.Next(audit.EvDatasetRepulled, st)) > 0}
+		CanRepull:  service.Permits(a.Roles, service.ActRepull) && len(audit.Next(audit.EvDatasetRepulled, st)) > 0,
+		CanDestroy: service.Permits(a.Roles, service.ActRequestDestruction) && st.Stored()}
 	c.render(w, http.StatusOK, "dataset", c.view(r, a, "dataset.title", d))
 	return nil
 }
@@ -421,6 +423,7 @@ type requestData struct {
 	Q                                service.RequestView
 	Approve, Reject, Cancel, Execute bool
 	Executed                         *service.Executed
+	X                                *requestExtra // a destruction's datasets, a hand-over's link
 }
 
 func (c *Console) request(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -428,7 +431,11 @@ func (c *Console) request(w http.ResponseWriter, r *http.Request, a service.Acto
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "request", c.view(r, a, "request.title", c.requestData(a, q)))
+	d := c.requestData(a, q)
+	if d.X, err = c.extra(r, a, q); err != nil {
+		return err
+	}
+	c.render(w, http.StatusOK, "request", c.view(r, a, "request.title", d))
 	return nil
 }
 

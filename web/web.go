@@ -55,6 +55,26 @@ type Service interface {
 	Allow(a service.Actor, act service.Action, page string) error
 	IdleLimit() time.Duration
 	MayStep(a service.Actor, q service.RequestView, step service.Step) bool
+	MayCarryOut(a service.Actor, q service.RequestView, act service.Action) bool
+
+	// Destruction, hand-over, reviews, training, consistency proofs
+	// (pages in lifecycle.go).
+	FileDestruction(ctx context.Context, a service.Actor, req service.DestructionRequest) (service.RequestView, error)
+	RunDestruction(ctx context.Context, a service.Actor, id string, opts service.DestroyOptions) (service.Certificate, error)
+	DestructionCertificate(ctx context.Context, a service.Actor, id string) (service.Certificate, error)
+	FileHandover(ctx context.Context, a service.Actor, req service.HandoverRequest) (service.RequestView, error)
+	HandoverView(ctx context.Context, a service.Actor, id string) (service.Handover, error)
+	AcceptHandover(ctx context.Context, a service.Actor, id string) (service.Handover, error)
+	StartReview(ctx context.Context, a service.Actor, req service.ReviewStart) (service.Review, error)
+	Reviews(ctx context.Context, a service.Actor) ([]service.Review, error)
+	ShowReview(ctx context.Context, a service.Actor, id string) (service.Review, error)
+	RecordFinding(ctx context.Context, a service.Actor, id string, f service.ReviewStep) (service.Review, error)
+	CloseInvestigation(ctx context.Context, a service.Actor, id string, st service.ReviewStep) (service.Review, error)
+	CloseReview(ctx context.Context, a service.Actor, id string) (service.Review, error)
+	ReviewReport(ctx context.Context, a service.Actor, id, format, lang string) ([]byte, error)
+	RecordTraining(ctx context.Context, a service.Actor, req service.TrainingRecord) (service.Training, error)
+	TrainingReport(ctx context.Context, a service.Actor, year int) ([]service.TrainingShort, error)
+	ProveConsistency(ctx context.Context, a service.Actor, oldCP, newCP string) (proof.Consistency, error)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -172,6 +192,27 @@ var routes = []route{
 	{Route{"GET /ledger/checkpoint", service.ActReadLedger}, (*Console).checkpoint},
 	{Route{"GET /ledger/log", service.ActReadLedger}, (*Console).log},
 	{Route{"GET /ledger/proofs/{index}", service.ActReadLedger}, (*Console).proof},
+	{Route{"GET /ledger/consistency", service.ActReadLedger}, (*Console).consistency},
+
+	{Route{"POST /datasets/{id}/destroy", service.ActRequestDestruction}, (*Console).fileDestruction},
+	{Route{"POST /requests/{id}/destroy", service.ActDestroy}, (*Console).runDestruction},
+	{Route{"GET /certificates/{id}", service.ActReadCertificate}, (*Console).certificate},
+
+	{Route{"GET /handovers/new", service.ActFileHandover}, (*Console).newHandover},
+	{Route{"POST /handovers", service.ActFileHandover}, (*Console).fileHandover},
+	{Route{"GET /handovers/{id}", service.ActReadHandover}, (*Console).handover},
+	{Route{"POST /handovers/{id}/accept", service.ActAcceptHandover}, (*Console).acceptHandover},
+
+	{Route{"GET /reviews", service.ActReadReview}, (*Console).reviews},
+	{Route{"POST /reviews", service.ActRunReview}, (*Console).startReview},
+	{Route{"GET /reviews/{id}", service.ActReadReview}, (*Console).review},
+	{Route{"GET /reviews/{id}/report", service.ActReadReview}, (*Console).reviewReport},
+	{Route{"POST /reviews/{id}/findings", service.ActRunReview}, (*Console).recordFinding},
+	{Route{"POST /reviews/{id}/investigations", service.ActRunReview}, (*Console).closeInvestigation},
+	{Route{"POST /reviews/{id}/close", service.ActRunReview}, (*Console).closeReview},
+
+	{Route{"GET /training", service.ActReadTraining}, (*Console).training},
+	{Route{"POST /training", service.ActRecordTraining}, (*Console).recordTraining},
 }
 
 // Routes lists the console's routes (tests enumerate them).
@@ -197,6 +238,8 @@ var nav = []navItem{
 	{"/requests", "nav.requests", service.ActReadRequests},
 	{"/accounts", "nav.accounts", service.ActReadAccounts},
 	{"/ledger", "nav.ledger", service.ActReadLedger},
+	{"/reviews", "nav.reviews", service.ActReadReview},
+	{"/training", "nav.training", service.ActReadTraining},
 	{"/account", "nav.myaccount", service.ActSelf},
 }
 
@@ -317,7 +360,7 @@ func (c *Console) view(r *http.Request, a service.Actor, title string, data any)
 // msgKey admits only known message names from the query (?m=...).
 func msgKey(m string) string {
 	switch m {
-	case "ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified":
+	case "ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified", "destroyed", "accepted", "recorded", "closed":
 		return "flash." + m
 	}
 	return ""

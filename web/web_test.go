@@ -82,11 +82,11 @@ func TestCatalogs(t *testing.T) {
 	for _, n := range nav {
 		used[n.Key] = true
 	}
-	for _, k := range []string{"login.title", "run.title", "dataset.title", "request.title", "newrequest.title", "account.title", "log.title", "error.title",
+	for _, k := range []string{"login.title", "run.title", "dataset.title", "request.title", "newrequest.title", "account.title", "log.title", "error.title", "cert.title", "handover.title", "handover.new", "review.title",
 		"login.change", "login.need_totp", "login.locked", "login.disabled", "login.invalid", "login.failed", "login.mismatch", "login.unavailable"} {
 		used[k] = true
 	}
-	for _, m := range []string{"ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified"} {
+	for _, m := range []string{"ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified", "destroyed", "accepted", "recorded", "closed"} {
 		used[msgKey(m)] = true
 	}
 	for _, p := range []string{"code.invalid", "code.unauthenticated", "code.password_change_required", "code.forbidden", "code.not_found",

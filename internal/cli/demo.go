@@ -30,6 +30,10 @@ type demoOptions struct {
 	dir     string
 	records int
 	verbose bool
+	// console leaves the installation running with the web console on
+	// consoleAddr (a hidden flag, for tests) until Ctrl-C.
+	console     bool
+	consoleAddr string
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -54,6 +58,9 @@ Everything stays under --dir (default: a temporary directory, removed at the end
 	c.Flags().StringVar(&o.dir, "dir", "", "keep the demo installation in this (new or empty) directory instead of a temporary one")
 	c.Flags().IntVar(&o.records, "records", 50000, "records in the synthetic extract")
 	c.Flags().BoolVar(&o.verbose, "verbose", false, "show the daemon's JSON log on stderr")
+	c.Flags().BoolVar(&o.console, "console", false, "then leave the installation running with the web console on https://"+DefaultConsoleAddr+" (self-signed certificate, one account per role) until Ctrl-C")
+	c.Flags().StringVar(&o.consoleAddr, "console-addr", DefaultConsoleAddr, "the console's address (for tests)")
+	_ = c.Flags().MarkHidden("console-addr")
 	return c
 }
 
@@ -138,7 +145,16 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	// 2. Configuration and init.
 	d.section("The agency: configuration, then `custodian init`")
 	cfgPath := filepath.Join(etc, "custodian.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig(srv.Addr())), 0o600); err != nil {
+	cfgText := demoConfig(srv.Addr())
+	var caPath, fingerprint string
+	if o.console {
+		var block string
+		if block, caPath, fingerprint, err = consoleTLS(etc, o.consoleAddr); err != nil {
+			return err
+		}
+		cfgText += block
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		return err
 	}
 	cfg, err := configs.Load(cfgPath)
@@ -416,6 +432,12 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 		return err
 	}
 	d.say("Ledger: %d events; datasets: %d. Try it on a real server with the README's steps.", st.LedgerSize, st.Datasets)
+	if o.console {
+		c := &consoleDemo{d: d, cfg: cfg, anon: anon, admin: admin, sup: sup, officer: cl, auditor: auditor, passphrase: passphrase,
+			changes: changes, day: day, pwDir: pwDir, addr: o.consoleAddr, caPath: caPath, print: fingerprint,
+			login: login}
+		return c.run(ctx)
+	}
 	if o.dir != "" {
 		d.say("Everything is kept under %s; run `custodian serve --config %s` to explore it,", dir, cfgPath)
 		d.say("and log in as a demo person: custodian login --config %s --user demo.officer --password-file %s", cfgPath, filepath.Join(pwDir, "demo.officer"))

@@ -6,6 +6,11 @@
 (function () {
   "use strict";
   var body = document.body;
+  // Print buttons (certificates, inventories, reports): no inline handler.
+  var buttons = document.querySelectorAll("button.print");
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].addEventListener("click", function () { window.print(); });
+  }
   var ms = parseInt(body.getAttribute("data-idle-ms"), 10);
   if (!(ms > 0)) {
     return;
