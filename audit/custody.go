@@ -60,10 +60,14 @@ const (
 	EvConfigReloaded          EventType = "config.reloaded"
 	EvConfigReloadRefused     EventType = "config.reload_refused"
 
-	EvJobStarted          EventType = "job.started"
-	EvJobFinished         EventType = "job.finished"
-	EvJobFailed           EventType = "job.failed"
-	EvJobSkipped          EventType = "job.skipped"
+	EvJobStarted  EventType = "job.started"
+	EvJobFinished EventType = "job.finished"
+	EvJobFailed   EventType = "job.failed"
+	EvJobSkipped  EventType = "job.skipped"
+	// EvJobPaused, EvJobResumed: a person stopped a job's runs, with the
+	// reason, or let it run again.
+	EvJobPaused           EventType = "job.paused"
+	EvJobResumed          EventType = "job.resumed"
 	EvSourceConnectFailed EventType = "source.connect_failed"
 	// EvSourceSessionLimit: the server refused sessions beyond its own
 	// limit (OpenSSH MaxSessions); the run used more connections instead.
@@ -230,7 +234,7 @@ var catalogue = func() map[EventType]bool {
 	m := map[EventType]bool{}
 	for _, t := range []EventType{
 		EvInstallationInitialized, EvDaemonStarted, EvDaemonStopped, EvConfigReloaded, EvConfigReloadRefused,
-		EvJobStarted, EvJobFinished, EvJobFailed, EvJobSkipped, EvSourceConnectFailed, EvSourceSessionLimit, EvBatchFailed,
+		EvJobStarted, EvJobFinished, EvJobFailed, EvJobSkipped, EvJobPaused, EvJobResumed, EvSourceConnectFailed, EvSourceSessionLimit, EvBatchFailed,
 		EvSequenceBaseline, EvFileRefused, EvFileFailed, EvFileTransferFailed,
 		EvDatasetReceived, EvDatasetSuperseded, EvDatasetReleased, EvDatasetRepulled,
 		EvRemoteDelete, EvRemoteDeleteFailed, EvRemoteMove, EvRemoteMoveFailed,

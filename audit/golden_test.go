@@ -44,6 +44,7 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvVaultUnsealed, audit.EvVaultSealed, audit.EvVaultScrubbed,
 	audit.EvDatasetCustodyTransferred, audit.EvHandoverCompleted,
 	audit.EvDatasetDestroyed, audit.EvDestructionCertified, audit.EvVaultRotated,
+	audit.EvJobPaused, audit.EvJobResumed,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.

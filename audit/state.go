@@ -30,6 +30,8 @@ type Records interface {
 type RecordsWriter interface {
 	Records
 	Put(key string, value []byte) error
+	// Delete removes key (absent: nothing happens).
+	Delete(key string) error
 	// NextSequence returns the bucket's next sequence number (1, 2, …),
 	// for IDs that are never reused.
 	NextSequence() (uint64, error)
@@ -69,6 +71,8 @@ func (s stateBucket) Put(key string, value []byte) error {
 
 func (s stateBucket) NextSequence() (uint64, error) { return s.b.NextSequence() }
 
+func (s stateBucket) Delete(key string) error { return s.b.Delete([]byte(key)) }
+
 func checkStateName(name string) error {
 	if name == "" || len(name) > 64 {
 		return ErrStateName
@@ -104,6 +108,14 @@ func (tx *Tx) State(name string) (RecordsWriter, error) {
 type failingState struct {
 	stateBucket
 	tx *Tx
+}
+
+func (s *failingState) Delete(key string) error {
+	err := s.stateBucket.Delete(key)
+	if err != nil {
+		s.tx.err = err
+	}
+	return err
 }
 
 func (s *failingState) Put(key string, value []byte) error {

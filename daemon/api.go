@@ -72,6 +72,7 @@ type API interface {
 	ArchiveLedger(ctx context.Context, a service.Actor, before time.Time) (service.Archived, error)
 	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
 	lifecycleAPI // api_lifecycle.go
+	jobsAPI      // api_jobs.go
 	DestructionAPI
 }
 

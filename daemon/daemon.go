@@ -414,6 +414,11 @@ func (d *Daemon) scheduled(ctx context.Context, job string) {
 		d.event(audit.Event{Actor: SystemActor, Type: audit.EvJobSkipped, Job: job, Details: map[string]string{"reason": d.health.reason()}})
 		return
 	}
+	if p, err := d.Service.JobPause(job); err != nil || p != nil {
+		// Paused: the pause is on the ledger; each skipped tick is not.
+		d.Log.Info().Str("job", job).Msg("scheduled run skipped: the job is paused")
+		return
+	}
 	j, _ := d.Runner.CurrentConfig().Job(job)
 	actor := "system:scheduler"
 	if j != nil && j.Officer != "" {

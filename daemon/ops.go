@@ -233,6 +233,9 @@ func (o *ops) status() service.DaemonStatus {
 			t = t.UTC()
 			js.LastSuccess = &t
 		}
+		if p, err := o.d.Service.JobPause(j.Name); err == nil && p != nil {
+			js.Paused = p
+		}
 		st.Jobs = append(st.Jobs, js)
 	}
 	return st

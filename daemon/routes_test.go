@@ -96,6 +96,15 @@ func (f *fakeAPI) SearchEvents(context.Context, service.Actor, service.EventQuer
 	return service.EventPage{}, nil
 }
 
+func (f *fakeAPI) PauseJob(context.Context, service.Actor, string, string) (service.Pause, error) {
+	f.call("PauseJob")
+	return service.Pause{}, nil
+}
+func (f *fakeAPI) ResumeJob(context.Context, service.Actor, string, string) (service.Pause, error) {
+	f.call("ResumeJob")
+	return service.Pause{}, nil
+}
+
 func (f *fakeAPI) Login(context.Context, service.Origin, service.LoginRequest) (service.LoginResult, error) {
 	f.call("Login")
 	return service.LoginResult{}, nil
@@ -236,7 +245,7 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActReadAccounts: {"Accounts", "Account"}, service.ActFileAccountRequest: {"FileAccountRequest"},
 		service.ActReadRequests: {"Requests", "Request"}, service.ActDecideRequest: {"Approve", "Reject"},
 		service.ActCancelRequest: {"CancelRequest"}, service.ActExecuteRequest: {"ExecuteRequest"},
-		service.ActBackup: {"Backup"},
+		service.ActBackup: {"Backup"}, service.ActPauseJob: {"PauseJob", "ResumeJob"},
 		// Destruction, retention and rotation (api_destroy.go).
 		service.ActRequestDestruction: {"FileDestruction"}, service.ActDestroy: {"RunDestruction"},
 		service.ActReadCertificate: {"DestructionCertificate"}, service.ActRotateVault: {"RotateVault"},

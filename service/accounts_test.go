@@ -11,6 +11,7 @@ import (
 
 	"custodian/accounts"
 	"custodian/audit"
+	"custodian/configs"
 )
 
 // clock is a settable test clock.
@@ -457,5 +458,51 @@ func TestIssuedPasswordMustBeChanged(t *testing.T) {
 	}
 	if countEvents(t, s, audit.EvAccountPasswordChanged, "username", "olga") != 1 {
 		t.Fatal("password change not on the ledger")
+	}
+}
+
+// TestPauseJob: a pause needs a reason, stops manual runs (the refusal
+// recorded), is on the ledger with its person and reason, cannot be
+// doubled, is refused to an auditor, and a resume lifts it.
+func TestPauseJob(t *testing.T) {
+	p := newPeople(t)
+	p.add("olga", accounts.RoleOfficer)
+	p.add("audrey", accounts.RoleAuditor)
+	s, ctx := p.s, context.Background()
+	s.config().Jobs = append(s.config().Jobs, &configs.Job{Name: "pull"})
+	if _, err := s.PauseJob(ctx, p.actor["olga"], "pull", "short"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a pause without a real reason: %v", err)
+	}
+	if _, err := s.PauseJob(ctx, p.actor["audrey"], "pull", "auditors do not pause jobs"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("an auditor pausing: %v", err)
+	}
+	if _, err := s.PauseJob(ctx, p.actor["olga"], "pull", "the provider announced maintenance"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PauseJob(ctx, p.actor["olga"], "pull", "the provider announced maintenance"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("pausing twice: %v", err)
+	}
+	_, err := s.RunJob(ctx, p.actor["olga"], "pull", "manual", nil)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "paused by olga") {
+		t.Fatalf("a run of a paused job: %v", err)
+	}
+	if countEvents(t, s, audit.EvJobPaused, "reason", "the provider announced maintenance") != 1 {
+		t.Fatal("the pause must be on the ledger with its reason")
+	}
+	found := false
+	for _, ev := range events(t, s, audit.EvAccessRefused) {
+		found = found || (ev.Details["action"] == string(ActRunJob) && strings.Contains(ev.Details["rule"], "paused"))
+	}
+	if !found {
+		t.Fatal("the refused run must be recorded")
+	}
+	if _, err := s.ResumeJob(ctx, p.actor["olga"], "pull", ""); err != nil {
+		t.Fatal(err)
+	}
+	if pz, _ := s.JobPause("pull"); pz != nil {
+		t.Fatalf("still paused: %+v", pz)
+	}
+	if countEvents(t, s, audit.EvJobResumed, "", "") != 1 {
+		t.Fatal("the resume must be on the ledger")
 	}
 }

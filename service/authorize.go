@@ -88,6 +88,8 @@ const (
 	// ActBackup writes a backup of the installation (ledger snapshot,
 	// vault ciphertext, keys, configuration) into a directory.
 	ActBackup Action = "installation.backup"
+	// ActPauseJob pauses or resumes a job's runs.
+	ActPauseJob Action = "job.pause"
 	// ActScrapeMetrics reads the Prometheus metrics over HTTPS.
 	ActScrapeMetrics Action = "metrics.scrape"
 
@@ -153,7 +155,7 @@ const (
 var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, ActRelease, ActRepull,
 	ActVerifyLedger, ActExportLedger, ActReadLedger, ActScrubPlan, ActRecordScrub,
 	ActSelf, ActReadAccounts, ActFileAccountRequest, ActReadRequests, ActDecideRequest, ActCancelRequest, ActExecuteRequest,
-	ActBackup, ActScrapeMetrics,
+	ActBackup, ActScrapeMetrics, ActPauseJob,
 	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger,
 	ActUnseal, ActSeal, ActScrubVault, ActReadDataset, ActFileDataRequest, ActRunExport,
 	ActFileHandover, ActAcceptHandover, ActReadHandover,
@@ -213,6 +215,9 @@ var matrix = map[Action][]accounts.Role{
 	// Metrics hold no registry data and no names: the monitoring
 	// system's own account, and nobody else's business.
 	ActScrapeMetrics: {accounts.RoleMetrics},
+	// Pausing a job is the data people's (who run it) and their
+	// supervisor's, in an incident; each pause names its reason.
+	ActPauseJob: {rO, rS, rC},
 
 	// The sampling review is the auditors' work; the head of agency
 	// (director) receives its report and supervisors, who co-sign the

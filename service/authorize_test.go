@@ -43,6 +43,7 @@ func TestRoleMatrix(t *testing.T) {
 		ActExecuteRequest:     {M},
 		ActBackup:             {M},
 		ActScrapeMetrics:      {accounts.RoleMetrics},
+		ActPauseJob:           {O, S, C},
 
 		ActRunReview:      {A},
 		ActReadReview:     {A, S, D},

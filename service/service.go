@@ -217,6 +217,9 @@ func (s *Service) RunJob(ctx context.Context, a Actor, job, trigger string, prog
 	if _, ok := cfg.Job(job); !ok {
 		return nil, fmt.Errorf("%w: unknown job %q; configured jobs: %s", ErrNotFound, job, strings.Join(cfg.JobNames(), ", "))
 	}
+	if err := s.pausedError(job); err != nil {
+		return nil, s.refused(a, ActRunJob, res, err)
+	}
 	out, err := s.Runner.Run(ctx, transfer.RunRequest{Job: job, Actor: a.Name, Trigger: trigger, Progress: progress, Details: a.details()})
 	switch {
 	case errors.Is(err, transfer.ErrJobRunning):

@@ -142,6 +142,8 @@ type JobStatus struct {
 	// then from each run); LastSuccess the last without a failure.
 	LastRun     *RunSummary `json:"last_run,omitempty"`
 	LastSuccess *time.Time  `json:"last_success,omitempty"`
+	// Paused says who paused the job, when and why, if it is paused.
+	Paused *Pause `json:"paused,omitempty"`
 }
 
 // RunSummary is a finished run.

@@ -392,6 +392,30 @@ func (c *Console) release(w http.ResponseWriter, r *http.Request, a service.Acto
 	return nil
 }
 
+// pauseJob and resumeJob stop a job's runs, with a reason, and let it run
+// again.
+func (c *Console) pauseJob(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	if err := form(w, r); err != nil {
+		return err
+	}
+	if _, err := c.svc.PauseJob(r.Context(), a, r.PathValue("name"), r.PostFormValue("reason")); err != nil {
+		return err
+	}
+	seeOther(w, r, "/jobs", "done")
+	return nil
+}
+
+func (c *Console) resumeJob(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	if err := form(w, r); err != nil {
+		return err
+	}
+	if _, err := c.svc.ResumeJob(r.Context(), a, r.PathValue("name"), r.PostFormValue("reason")); err != nil {
+		return err
+	}
+	seeOther(w, r, "/jobs", "done")
+	return nil
+}
+
 func (c *Console) repull(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	if err := form(w, r); err != nil {
 		return err

@@ -25,6 +25,8 @@ import (
 type Service interface {
 	Status(ctx context.Context, a service.Actor) (service.Status, error)
 	RunJob(ctx context.Context, a service.Actor, job, trigger string, progress func(transfer.Progress)) (*transfer.RunResult, error)
+	PauseJob(ctx context.Context, a service.Actor, job, reason string) (service.Pause, error)
+	ResumeJob(ctx context.Context, a service.Actor, job, reason string) (service.Pause, error)
 	DatasetPage(ctx context.Context, a service.Actor, q service.DatasetQuery) (service.DatasetPage, error)
 	Dataset(ctx context.Context, a service.Actor, id string) (service.DatasetDetail, error)
 	Release(ctx context.Context, a service.Actor, id, reason string) (service.DatasetView, error)
@@ -168,6 +170,8 @@ var routes = []route{
 
 	{Route{"GET /jobs", service.ActStatus}, (*Console).jobs},
 	{Route{"POST /jobs/{name}/run", service.ActRunJob}, (*Console).runJob},
+	{Route{"POST /jobs/{name}/pause", service.ActPauseJob}, (*Console).pauseJob},
+	{Route{"POST /jobs/{name}/resume", service.ActPauseJob}, (*Console).resumeJob},
 	{Route{"GET /runs/{id}", service.ActRunJob}, (*Console).runPage},
 
 	{Route{"GET /datasets", service.ActListDatasets}, (*Console).datasets},

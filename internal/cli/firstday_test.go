@@ -179,6 +179,22 @@ jobs:
 	if err != nil || !strings.Contains(out, `"username": "olga"`) || !strings.Contains(out, `"host_user"`) {
 		t.Fatalf("whoami: %v\n%s", err, out)
 	}
+	// Pause and resume (the console mirrors these).
+	if _, err := runCLI(t, "job", "pause", "extract", "--config", cfg); exitCode(err) != exitUsage {
+		t.Fatalf("pause without a reason: exit %d: %v", exitCode(err), err)
+	}
+	if out, err := runCLI(t, "job", "pause", "extract", "--config", cfg, "--reason", "provider maintenance tonight"); err != nil || !strings.Contains(out, "paused") {
+		t.Fatalf("pause: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "job", "run", "extract", "--config", cfg); exitCode(err) != exitFailure || !strings.Contains(err.Error(), "paused by olga") {
+		t.Fatalf("a run while paused: exit %d: %v", exitCode(err), err)
+	}
+	if out, err := runCLI(t, "status", "--config", cfg); err != nil || !strings.Contains(out, "PAUSED by olga") {
+		t.Fatalf("status while paused: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "job", "resume", "extract", "--config", cfg); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
 	if out, err := runCLI(t, "job", "run", "extract", "--config", cfg); err != nil || !strings.Contains(out, "VERIFIED") {
 		t.Fatalf("job run: %v\n%s", err, out)
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -82,7 +83,7 @@ Exit status 1 if any file failed, was quarantined, held or refused.`,
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(run, list)
+	c.AddCommand(run, list, newPauseCmd(g, true), newPauseCmd(g, false))
 	return c
 }
 
@@ -291,4 +292,52 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// newPauseCmd makes job pause (with a reason) and job resume.
+func newPauseCmd(g *globals, pause bool) *cobra.Command {
+	var reason string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "pause NAME --reason R",
+		Short: "Stop a job's runs, scheduled and manual, until it is resumed",
+		Long: `pause stops every run of the job, scheduled or manual, until custodian job
+resume NAME. The pause, the person and the reason are on the ledger (job.paused);
+status shows it. Officers and supervisors may pause.`,
+		Args: cobra.ExactArgs(1),
+	}
+	if !pause {
+		c.Use, c.Short = "resume NAME [--reason R]", "Let a paused job run again"
+		c.Long = "resume lets a paused job run again on its schedule and on demand; recorded as job.resumed (with the reason, if given)."
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if pause && strings.TrimSpace(reason) == "" {
+			return usageError{errors.New("--reason is required: say why the job is paused")}
+		}
+		cl, err := g.client()
+		if err != nil {
+			return err
+		}
+		var p service.Pause
+		if pause {
+			p, err = cl.PauseJob(cmd.Context(), args[0], reason)
+		} else {
+			p, err = cl.ResumeJob(cmd.Context(), args[0], reason)
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(g.stdout, p)
+		}
+		if pause {
+			fmt.Fprintf(g.stdout, "%s is paused (by %s: %s); resume with custodian job resume %s\n", args[0], p.By, p.Reason, args[0])
+		} else {
+			fmt.Fprintf(g.stdout, "%s runs again\n", args[0])
+		}
+		return nil
+	}
+	c.Flags().StringVar(&reason, "reason", "", "why (at least 8 characters; on the ledger)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
 }

@@ -114,6 +114,9 @@ func printStatus(w io.Writer, st service.Status) {
 			if j.LastSuccess != nil && (j.LastRun == nil || j.LastRun.Outcome != "success") {
 				fmt.Fprintf(w, "; last success %s", localTime(j.LastSuccess))
 			}
+			if p := j.Paused; p != nil {
+				fmt.Fprintf(w, "; PAUSED by %s since %s: %s", p.By, localTime(&p.At), p.Reason)
+			}
 			fmt.Fprintln(w)
 		}
 	} else {
