@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
@@ -94,8 +96,31 @@ func browserLogin(base, user, pw string) chromedp.Action[chromedp.Void] {
 	)
 }
 
+// browserLogout presses "log out". After a form's POST, wait for its
+// navigation first (waitLocation): a button of the page being replaced
+// cannot be clicked ("could not find node").
 func browserLogout() chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form")))
+	return chromedp.Steps(
+		chromedp.WaitVisible(chromedp.ID("logout")),
+		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("login-form")),
+	)
+}
+
+// waitLocation waits (at most 20 s) until the page's URL contains want:
+// the navigation a form's POST started has finished.
+func waitLocation(b context.Context, want string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		loc, err := chromedp.Run(b, chromedp.Location())
+		if err == nil && strings.Contains(loc, want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the page did not reach %q (at %s, %v)", want, loc, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // fail stops a browser scenario with what the page says.
@@ -194,8 +219,13 @@ func TestConsoleDestructionInBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("decide-reason"), "retention schedule 115-07 checked"),
 			chromedp.Click(chromedp.ID("approve")),
 			chromedp.WaitVisible(chromedp.CSS(".flash")),
-			browserLogout(),
 		)
+		if err == nil {
+			err = waitLocation(b, "m=approved")
+		}
+		if err == nil {
+			err = chromedp.Do(b, browserLogout())
+		}
 		if err != nil {
 			fail(t, b, who+": approve", err)
 		}
