@@ -135,13 +135,31 @@ func initInstall(cfg *configs.Config, opts InitOptions) (issued []service.Issued
 	if len(opts.Passphrase) < MinPassphrase {
 		return nil, fmt.Errorf("vault passphrase: %d characters is too short; use at least %d", len(opts.Passphrase), MinPassphrase)
 	}
+	err = installAtomically(cfg, "new", "", func(tcfg *configs.Config) (err error) {
+		issued, err = build(cfg, tcfg, opts)
+		return err
+	})
+	return issued, err
+}
+
+// installAtomically lays out an installation in data_dir all or nothing
+// (Init and Restore): it checks data_dir, takes its lock, cleans up an
+// interrupted earlier attempt, refuses an existing installation (hint is
+// added to that refusal), lets build fill a temporary directory
+// data_dir/.init-XXXX (tcfg is cfg with that data_dir), then moves vault/,
+// keys/ and finally ledger.db into place, each move durable before the
+// next, so that after a crash ledger.db is never in place without vault/
+// and keys/. Any failure removes what it created, leaving data_dir as it
+// was; data_dir is made 0700 only on success. what names the installation
+// in messages ("new", "restored").
+func installAtomically(cfg *configs.Config, what, hint string, build func(tcfg *configs.Config) error) (err error) {
 	dataDir := filepath.Clean(cfg.DataDir)
 	if err := checkDataDir(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	created, err := mkdirAllTracked(dataDir, dataDirMode)
 	if err != nil {
-		return nil, fmt.Errorf("creating data_dir %s: %w", dataDir, err)
+		return fmt.Errorf("creating data_dir %s: %w", dataDir, err)
 	}
 	defer func() {
 		if err != nil {
@@ -150,18 +168,21 @@ func initInstall(cfg *configs.Config, opts InitOptions) (issued []service.Issued
 	}()
 	unlock, err := lockDir(dataDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
 	if err := recoverInterruptedInit(cfg); err != nil {
-		return nil, err
+		return err
 	}
 	if err := refuseExisting(cfg); err != nil {
-		return nil, err
+		if hint != "" {
+			err = fmt.Errorf("%w (%s)", err, hint)
+		}
+		return err
 	}
 	tmp, err := os.MkdirTemp(dataDir, initPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("creating a temporary directory in data_dir: %w", err)
+		return fmt.Errorf("creating a temporary directory in data_dir: %w", err)
 	}
 	var moved []string
 	defer func() {
@@ -175,28 +196,30 @@ func initInstall(cfg *configs.Config, opts InitOptions) (issued []service.Issued
 	}()
 	tcfg := *cfg
 	tcfg.DataDir = tmp
-	if issued, err = build(cfg, &tcfg, opts); err != nil {
-		return nil, err
+	if err := build(&tcfg); err != nil {
+		return err
 	}
-	// Commit: ledger.db last. Each move is made durable before the next, so
-	// after a crash ledger.db is never in place without vault/ and keys/.
+	if err := fsutil.SyncDir(tmp); err != nil {
+		return err
+	}
+	// Commit: ledger.db last.
 	for _, name := range []string{filepath.Base(cfg.VaultDir()), filepath.Base(cfg.KeysDir()), filepath.Base(cfg.LedgerPath())} {
 		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dataDir, name)); err != nil {
-			return nil, fmt.Errorf("moving the new %s into data_dir: %w", name, err)
+			return fmt.Errorf("moving the %s %s into data_dir: %w", what, name, err)
 		}
 		moved = append(moved, name)
 		if err := fsutil.SyncDir(dataDir); err != nil {
-			return nil, err
+			return err
 		}
 		if err := initStep("moved-" + strings.TrimSuffix(name, ".db")); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := os.Chmod(dataDir, dataDirMode); err != nil {
-		return nil, err
+		return err
 	}
 	os.Remove(tmp)
-	return issued, fsutil.SyncDir(dataDir)
+	return fsutil.SyncDir(dataDir)
 }
 
 // build creates the installation in tcfg's data_dir (the temporary

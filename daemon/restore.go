@@ -87,93 +87,45 @@ func Restore(ctx context.Context, cfg *configs.Config, opts RestoreOptions) (res
 		return nil, fmt.Errorf("%w: the sealed signing key belongs to %s, not to the verifier key %s", ErrBadBackup, got, rep.VerifierKey)
 	}
 
-	dataDir := filepath.Clean(cfg.DataDir)
-	if err := checkDataDir(cfg); err != nil {
-		return nil, err
-	}
-	created, err := mkdirAllTracked(dataDir, dataDirMode)
-	if err != nil {
-		return nil, fmt.Errorf("creating data_dir %s: %w", dataDir, err)
-	}
-	defer func() {
-		if err != nil {
-			removeCreated(created)
-		}
-	}()
-	unlock, err := lockDir(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if err := recoverInterruptedInit(cfg); err != nil {
-		return nil, err
-	}
-	if err := refuseExisting(cfg); err != nil {
-		return nil, fmt.Errorf("%w (restore rebuilds an installation only where there is none)", err)
-	}
-	tmp, err := os.MkdirTemp(dataDir, initPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("creating a temporary directory in data_dir: %w", err)
-	}
-	var moved []string
-	defer func() {
-		if err != nil {
-			for i := len(moved) - 1; i >= 0; i-- {
-				os.RemoveAll(filepath.Join(dataDir, moved[i]))
-			}
-			os.RemoveAll(tmp)
-			fsutil.SyncDir(dataDir)
-		}
-	}()
-	tcfg := *cfg
-	tcfg.DataDir = tmp
 	res = &RestoreResult{Backup: rep}
-	if res.Objects, err = layOut(ctx, opts.From, m, &tcfg, skey); err != nil {
-		return nil, err
-	}
-	led, err := audit.Open(tcfg.LedgerPath(), audit.Options{Signer: signer})
-	if err != nil {
-		return nil, err
-	}
-	actor := opts.Actor
-	if actor == "" {
-		actor = SystemActor
-	}
-	details := map[string]string{
-		"backup_id": rep.ID, "dir": opts.From, "ledger_size": strconv.FormatInt(m.LedgerSize, 10),
-		"manifest_sha256": rep.ManifestSHA256,
-	}
-	if rep.KeptCheckpoint > 0 {
-		details["checked_against"] = "kept checkpoint of size " + strconv.FormatInt(rep.KeptCheckpoint, 10)
-	}
-	err = led.Update(func(tx *audit.Tx) error {
-		ev, err := tx.Append(audit.Event{Actor: actor, Type: audit.EvBackupRestored, Details: details})
-		res.EventIndex = ev.Index
-		return err
+	err = installAtomically(cfg, "restored", "restore rebuilds an installation only where there is none", func(tcfg *configs.Config) error {
+		objects, err := layOut(ctx, opts.From, m, tcfg, skey)
+		if err != nil {
+			return err
+		}
+		res.Objects = objects
+		led, err := audit.Open(tcfg.LedgerPath(), audit.Options{Signer: signer})
+		if err != nil {
+			return err
+		}
+		actor := opts.Actor
+		if actor == "" {
+			actor = SystemActor
+		}
+		details := map[string]string{
+			"backup_id": rep.ID, "dir": opts.From, "ledger_size": strconv.FormatInt(m.LedgerSize, 10),
+			"manifest_sha256": rep.ManifestSHA256,
+		}
+		if rep.KeptCheckpoint > 0 {
+			details["checked_against"] = "kept checkpoint of size " + strconv.FormatInt(rep.KeptCheckpoint, 10)
+		}
+		err = led.Update(func(tx *audit.Tx) error {
+			ev, err := tx.Append(audit.Event{Actor: actor, Type: audit.EvBackupRestored, Details: details})
+			res.EventIndex = ev.Index
+			return err
+		})
+		if cerr := led.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("recording the restore on the ledger: %w", err)
+		}
+		return nil
 	})
-	if cerr := led.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		return nil, fmt.Errorf("recording the restore on the ledger: %w", err)
-	}
-	if err := fsutil.SyncDir(tmp); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{filepath.Base(cfg.VaultDir()), filepath.Base(cfg.KeysDir()), filepath.Base(cfg.LedgerPath())} {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dataDir, name)); err != nil {
-			return nil, fmt.Errorf("moving the restored %s into data_dir: %w", name, err)
-		}
-		moved = append(moved, name)
-		if err := fsutil.SyncDir(dataDir); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.Chmod(dataDir, dataDirMode); err != nil {
-		return nil, err
-	}
-	os.Remove(tmp)
-	return res, fsutil.SyncDir(dataDir)
+	return res, nil
 }
 
 // layOut copies the backup into tcfg's data_dir (the temporary directory)

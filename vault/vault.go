@@ -480,30 +480,12 @@ func (v *Vault) SetAside(id string) error {
 // objects/ that do not follow the object naming scheme are ignored.
 func (v *Vault) List() ([]string, error) {
 	root := filepath.Join(v.dir, objectsDir)
-	subs, err := os.ReadDir(root)
-	if err != nil {
+	if _, err := os.Stat(root); err != nil {
 		return nil, fmt.Errorf("vault: list: %w", err)
 	}
-	var ids []string
-	for _, sub := range subs {
-		name := sub.Name()
-		if !sub.IsDir() || len(name) != 2 || !isLowerHex(name) {
-			continue
-		}
-		entries, err := os.ReadDir(filepath.Join(root, name))
-		if err != nil {
-			return nil, fmt.Errorf("vault: list: %w", err)
-		}
-		for _, e := range entries {
-			id, ok := strings.CutSuffix(e.Name(), objectExt)
-			if ok && e.Type().IsRegular() && ValidID(id) && id[:2] == name {
-				ids = append(ids, id)
-			}
-		}
-	}
 	// os.ReadDir sorts by name, and each subdirectory is the IDs' prefix, so
-	// ids is already in lexical order.
-	return ids, nil
+	// the IDs come in lexical order.
+	return listTree(root, objectExt)
 }
 
 // Recover deletes everything in tmp/: partial objects left by a crash and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,8 +81,11 @@ func newDestroyRunCmd(g *globals) *cobra.Command {
 		Long: `run erases every vault object of the request's datasets, verifies that nothing of
 them is left in the vault and that their ciphertext no longer opens with the
 master key, rotates the master key (unless --rotate=false), and records the
-certificate on the ledger. It needs the vault passphrase (--passphrase-file, or
-CUSTODIAN_PASSPHRASE_FILE, or a prompt). With --new-passphrase-file the rotated
+certificate on the ledger. The rotation needs the vault passphrase
+(--passphrase-file, or CUSTODIAN_PASSPHRASE_FILE, or a prompt); with
+--rotate=false the erase uses the key an officer unsealed into the daemon
+(custodian vault unseal), unless a passphrase is given. With
+--new-passphrase-file the rotated
 master key is protected by a new passphrase, so that backups taken before need
 the old one too.`,
 		Args: cobra.ExactArgs(1),
@@ -93,16 +97,14 @@ the old one too.`,
 			if err != nil {
 				return err
 			}
-			pass, err := readPassphrase(passFile, "Vault passphrase: ", false, g.stderr)
-			if err != nil {
-				return err
-			}
-			defer clear(pass)
-			var newPass []byte
-			if newPassFile != "" {
-				if newPass, err = readPassphrase(newPassFile, "New vault passphrase: ", true, g.stderr); err != nil {
+			// Without a rotation the erase can use the key an officer
+			// unsealed into the daemon: no passphrase is asked for then.
+			var pass, newPass []byte
+			if rotate || passFile != "" || os.Getenv("CUSTODIAN_PASSPHRASE_FILE") != "" {
+				if pass, newPass, err = vaultPassphrases(g, passFile, newPassFile); err != nil {
 					return err
 				}
+				defer clear(pass)
 				defer clear(newPass)
 			}
 			cert, err := cl.RunDestruction(cmd.Context(), args[0], service.DestroyOptions{Passphrase: pass, Rotate: rotate, NewPassphrase: newPass})
@@ -278,18 +280,12 @@ afterwards.`,
 			if err != nil {
 				return err
 			}
-			pass, err := readPassphrase(passFile, "Vault passphrase: ", false, g.stderr)
+			pass, newPass, err := vaultPassphrases(g, passFile, newPassFile)
 			if err != nil {
 				return err
 			}
 			defer clear(pass)
-			var newPass []byte
-			if newPassFile != "" {
-				if newPass, err = readPassphrase(newPassFile, "New vault passphrase: ", true, g.stderr); err != nil {
-					return err
-				}
-				defer clear(newPass)
-			}
+			defer clear(newPass)
 			out, err := cl.RotateVault(cmd.Context(), service.RotateRequest{Passphrase: pass, NewPassphrase: newPass, Reason: reason})
 			if err != nil {
 				return err
@@ -421,4 +417,19 @@ func draftDestructions(list []service.Expiring) []DestructionDraft {
 		return out[i].Job < out[j].Job || (out[i].Job == out[j].Job && out[i].Custodian < out[j].Custodian)
 	})
 	return out
+}
+
+// vaultPassphrases reads the vault passphrase and, with newFile, a new one
+// (confirmed at a prompt).
+func vaultPassphrases(g *globals, file, newFile string) (pass, newPass []byte, err error) {
+	if pass, err = readPassphrase(file, "Vault passphrase: ", false, g.stderr); err != nil {
+		return nil, nil, err
+	}
+	if newFile != "" {
+		if newPass, err = readPassphrase(newFile, "New vault passphrase: ", true, g.stderr); err != nil {
+			clear(pass)
+			return nil, nil, err
+		}
+	}
+	return pass, newPass, nil
 }
