@@ -73,6 +73,7 @@ type API interface {
 	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
 	lifecycleAPI // api_lifecycle.go
 	jobsAPI      // api_jobs.go
+	sessionsAPI  // api_sessions.go
 	DestructionAPI
 }
 

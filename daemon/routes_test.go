@@ -96,6 +96,14 @@ func (f *fakeAPI) SearchEvents(context.Context, service.Actor, service.EventQuer
 	return service.EventPage{}, nil
 }
 
+func (f *fakeAPI) Sessions(context.Context, service.Actor) ([]service.SessionView, error) {
+	f.call("Sessions")
+	return nil, nil
+}
+func (f *fakeAPI) RevokeSession(context.Context, service.Actor, string) error {
+	f.call("RevokeSession")
+	return nil
+}
 func (f *fakeAPI) PauseJob(context.Context, service.Actor, string, string) (service.Pause, error) {
 	f.call("PauseJob")
 	return service.Pause{}, nil
@@ -241,7 +249,7 @@ func TestRoutesAreThin(t *testing.T) {
 		service.ActVerifyLedger: {"VerifyLedger"}, service.ActExportLedger: {"ExportLedger"},
 		service.ActReadLedger: {"Checkpoint", "Events"}, service.ActScrubPlan: {"ScrubPlan"},
 		service.ActRecordScrub: {"RecordScrub"},
-		actLogin:               {"Login"}, service.ActSelf: {"Logout", "Whoami", "ChangePassword", "EnrollTOTP", "ConfirmTOTP"},
+		actLogin:               {"Login"}, service.ActSelf: {"Logout", "Whoami", "ChangePassword", "EnrollTOTP", "ConfirmTOTP", "Sessions", "RevokeSession"},
 		service.ActReadAccounts: {"Accounts", "Account"}, service.ActFileAccountRequest: {"FileAccountRequest"},
 		service.ActReadRequests: {"Requests", "Request"}, service.ActDecideRequest: {"Approve", "Reject"},
 		service.ActCancelRequest: {"CancelRequest"}, service.ActExecuteRequest: {"ExecuteRequest"},

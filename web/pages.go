@@ -70,12 +70,17 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	err := c.svc.Logout(r.Context(), a, token(r))
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	clearSession(w)
 	if err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/login?m=bye", http.StatusSeeOther)
 	return nil
+}
+
+// clearSession tells the browser to forget the session cookie.
+func clearSession(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 }
 
 // setLang keeps the chosen language in a cookie (the browser's choice, not
@@ -575,16 +580,47 @@ func (c *Console) accountPage(w http.ResponseWriter, r *http.Request, a service.
 }
 
 type myAccountData struct {
-	Me   service.Whoami
-	TOTP *service.TOTPEnrolment
+	Me       service.Whoami
+	TOTP     *service.TOTPEnrolment
+	Sessions []service.SessionView
+}
+
+// myAccountOf gathers the "my account" page: the account, and its live
+// sessions with a button to end each.
+func (c *Console) myAccountOf(r *http.Request, a service.Actor, totp *service.TOTPEnrolment) (myAccountData, error) {
+	me, err := c.svc.Whoami(r.Context(), a)
+	if err != nil {
+		return myAccountData{}, err
+	}
+	ss, err := c.svc.Sessions(r.Context(), a)
+	if err != nil {
+		return myAccountData{}, err
+	}
+	return myAccountData{Me: me, TOTP: totp, Sessions: ss}, nil
 }
 
 func (c *Console) myAccount(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	me, err := c.svc.Whoami(r.Context(), a)
+	d, err := c.myAccountOf(r, a, nil)
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "myaccount", c.view(r, a, "nav.myaccount", myAccountData{Me: me}))
+	c.render(w, http.StatusOK, "myaccount", c.view(r, a, "nav.myaccount", d))
+	return nil
+}
+
+// revokeSession ends one of the person's sessions; ending this one is a
+// logout.
+func (c *Console) revokeSession(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	id := r.PathValue("id")
+	if err := c.svc.RevokeSession(r.Context(), a, id); err != nil {
+		return err
+	}
+	if id == a.Session {
+		clearSession(w)
+		seeOther(w, r, "/login", "bye")
+		return nil
+	}
+	seeOther(w, r, "/account", "session_ended")
 	return nil
 }
 
@@ -609,11 +645,11 @@ func (c *Console) enrollTOTP(w http.ResponseWriter, r *http.Request, a service.A
 	if err != nil {
 		return err
 	}
-	me, err := c.svc.Whoami(r.Context(), a)
+	d, err := c.myAccountOf(r, a, &e)
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "myaccount", c.view(r, a, "nav.myaccount", myAccountData{Me: me, TOTP: &e}))
+	c.render(w, http.StatusOK, "myaccount", c.view(r, a, "nav.myaccount", d))
 	return nil
 }
 

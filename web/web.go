@@ -40,6 +40,8 @@ type Service interface {
 	Login(ctx context.Context, o service.Origin, req service.LoginRequest) (service.LoginResult, error)
 	Authenticate(o service.Origin, token string) (service.Actor, error)
 	Logout(ctx context.Context, a service.Actor, token string) error
+	Sessions(ctx context.Context, a service.Actor) ([]service.SessionView, error)
+	RevokeSession(ctx context.Context, a service.Actor, id string) error
 	Whoami(ctx context.Context, a service.Actor) (service.Whoami, error)
 	ChangePassword(ctx context.Context, a service.Actor, old, pw string) error
 	EnrollTOTP(ctx context.Context, a service.Actor) (service.TOTPEnrolment, error)
@@ -167,6 +169,7 @@ var routes = []route{
 	{Route{"POST /account/password", service.ActSelf}, (*Console).changePassword},
 	{Route{"POST /account/totp", service.ActSelf}, (*Console).enrollTOTP},
 	{Route{"POST /account/totp/confirm", service.ActSelf}, (*Console).confirmTOTP},
+	{Route{"POST /account/sessions/{id}/revoke", service.ActSelf}, (*Console).revokeSession},
 
 	{Route{"GET /jobs", service.ActStatus}, (*Console).jobs},
 	{Route{"POST /jobs/{name}/run", service.ActRunJob}, (*Console).runJob},
@@ -364,7 +367,7 @@ func (c *Console) view(r *http.Request, a service.Actor, title string, data any)
 // msgKey admits only known message names from the query (?m=...).
 func msgKey(m string) string {
 	switch m {
-	case "ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified", "destroyed", "accepted", "recorded", "closed":
+	case "ended", "idle", "bye", "done", "password", "filed", "released", "approved", "rejected", "cancelled", "verified", "destroyed", "accepted", "recorded", "closed", "session_ended":
 		return "flash." + m
 	}
 	return ""

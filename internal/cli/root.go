@@ -110,7 +110,7 @@ Then:        custodian init, custodian serve, custodian job run NAME`,
 	root.AddCommand(
 		newInitCmd(g), newServeCmd(g), newStatusCmd(g), newJobCmd(g), newDatasetCmd(g),
 		newAuditCmd(g), newVaultCmd(g), newConfigCmd(g), newDemoCmd(g),
-		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newPasswdCmd(g), newAccountCmd(g),
+		newLoginCmd(g), newLogoutCmd(g), newWhoamiCmd(g), newPasswdCmd(g), newSessionCmd(g), newAccountCmd(g),
 		newRequestCmd(g), newDecideCmd(g, true), newDecideCmd(g, false), newCertCmd(g),
 		newBackupCmd(g), newRestoreCmd(g), newDoctorCmd(g),
 		newReviewCmd(g), newAccessCmd(g), newTrainingCmd(g),

@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"custodian/accounts"
+	"custodian/audit"
+)
+
+// TestSessionsListAndRevoke: a person sees their own live sessions (and
+// which is the current one), never another's; revoking one ends it at
+// once, on the ledger; another person's session ID is not found.
+func TestSessionsListAndRevoke(t *testing.T) {
+	p := newPeople(t)
+	p.add("olga", accounts.RoleOfficer)
+	p.add("otto", accounts.RoleOfficer)
+	s, ctx := p.s, context.Background()
+	second, err := p.login("olga", goodPassword, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := s.Sessions(ctx, p.actor["olga"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mine) != 2 {
+		t.Fatalf("olga has 2 sessions, listed %d: %+v", len(mine), mine)
+	}
+	var other SessionView
+	current := 0
+	for _, v := range mine {
+		if v.Current {
+			current++
+			if v.ID != p.actor["olga"].Session {
+				t.Fatalf("current session %s, want %s", v.ID, p.actor["olga"].Session)
+			}
+		} else {
+			other = v
+		}
+		if v.Via == "" || (v.Via == "https" && v.Remote == "") || v.Ends.Before(v.IdleEnds) {
+			t.Fatalf("session view: %+v", v)
+		}
+	}
+	if current != 1 {
+		t.Fatalf("%d sessions marked current", current)
+	}
+	// otto cannot see or end olga's sessions.
+	ottos, _ := s.Sessions(ctx, p.actor["otto"])
+	for _, v := range ottos {
+		if v.ID == other.ID {
+			t.Fatal("otto sees olga's session")
+		}
+	}
+	if err := s.RevokeSession(ctx, p.actor["otto"], other.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("otto revoking olga's session: %v", err)
+	}
+	if err := s.RevokeSession(ctx, p.actor["olga"], "nope"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a malformed ID: %v", err)
+	}
+	// olga ends the other one: its token no longer works, hers does.
+	if err := s.RevokeSession(ctx, p.actor["olga"], other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(Origin{}, second.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("a revoked session still works: %v", err)
+	}
+	if _, err := s.Authenticate(Origin{}, p.token["olga"]); err != nil {
+		t.Fatalf("the current session ended too: %v", err)
+	}
+	if countEvents(t, s, audit.EvSessionRevoked, "reason", "revoked by its owner") != 1 {
+		t.Fatal("the revocation is not on the ledger")
+	}
+	if err := s.RevokeSession(ctx, p.actor["olga"], other.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if mine, _ = s.Sessions(ctx, p.actor["olga"]); len(mine) != 1 || !mine[0].Current {
+		t.Fatalf("after revoking: %+v", mine)
+	}
+}
