@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
+	"filippo.io/age"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -149,6 +150,29 @@ func (c *consoleDemo) run(ctx context.Context) error {
 		return err
 	}
 	d.say("destruction %s filed by demo.officer, waiting for two supervisors (web.supervisor and demo.supervisor2)", pending.ID)
+	// An export waiting for a supervisor, to a recipient whose key the
+	// demo keeps, so the copy can be opened with the age tool.
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return err
+	}
+	keyFile := filepath.Join(filepath.Dir(c.pwDir), "export-recipient.key")
+	if err := os.WriteFile(keyFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		return err
+	}
+	exp, err := c.officer.FileExport(ctx, service.ExportRequest{Dataset: changes[0], Recipient: id.Recipient().String(), Purpose: "vaccination",
+		Case: "CASE-EXPORT-1", Reason: "demo: the vaccination team needs this change file"})
+	if err != nil {
+		return err
+	}
+	d.say("export %s filed by demo.officer, waiting for a supervisor (its recipient's key: %s)", exp.ID, keyFile)
+	// An emergency use outside the legal basis, waiting for the director.
+	emg, err := c.officer.FileDataRequest(ctx, service.DataRequest{Kind: accounts.KindEmergencyUse, Dataset: changes[0], Purpose: "communicable-disease",
+		Case: "CASE-EMERGENCY-1", Reason: "demo: an outbreak needs the addresses of this change file"})
+	if err != nil {
+		return err
+	}
+	d.say("emergency use %s filed by demo.officer, waiting for the director (web.director)", emg.ID)
 	rv, err := c.auditor.StartReview(ctx, service.ReviewStart{Period: strconv.Itoa(time.Now().In(service.ReportZone).Year()), Rate: "100%"})
 	if err != nil {
 		return err
@@ -173,6 +197,13 @@ func (c *consoleDemo) run(ctx context.Context) error {
 		}
 		lines = append(lines, fmt.Sprintf("  %-16s %-11s %s   (one-time: set a new one at the first login)", p.user, p.role, iss.Password))
 	}
+	// A hand-over of demo.officer's custody to web.officer, waiting for a
+	// supervisor; then web.officer accepts it.
+	ho, err := c.sup.FileHandover(ctx, service.HandoverRequest{From: "demo.officer", To: "web.officer", Reason: "demo: demo.officer moves to another unit"})
+	if err != nil {
+		return err
+	}
+	d.say("hand-over %s from demo.officer to web.officer filed by demo.supervisor: another supervisor approves, then web.officer accepts", ho.ID)
 	offPW, _ := os.ReadFile(filepath.Join(c.pwDir, "demo.officer"))
 	sup2PW, _ := os.ReadFile(filepath.Join(c.pwDir, "demo.supervisor2"))
 	lines = append(lines,
@@ -189,6 +220,7 @@ func (c *consoleDemo) run(ctx context.Context) error {
 	}
 	d.say("Try: log in as web.supervisor, open %s from the inbox and approve it; then demo.supervisor2;", pending.ID)
 	d.say("then demo.officer runs it and prints the certificate. web.auditor searches the log and downloads proofs.")
+	d.say("Also waiting: export %s (a supervisor), emergency use %s (web.director), hand-over %s (web.supervisor, then web.officer accepts).", exp.ID, emg.ID, ho.ID)
 	d.say("The vault stays unsealed for vault.unseal_idle; if it seals, unseal it as demo.officer:")
 	d.say("  custodian vault unseal --config %s --passphrase-file %s", filepath.Join(filepath.Dir(c.pwDir), "custodian.yaml"), filepath.Join(filepath.Dir(c.pwDir), "vault.pass"))
 	d.say("Console ready. Press Ctrl-C to stop.")

@@ -36,7 +36,8 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // 8443) prints the console's address, the certificate's fingerprint and
 // --ca path, and a one-time password per role; the certificate is the one
 // served; the supervisor logs in with the printed password, must set a
-// new one, and finds the officer's pending destruction in the inbox; the
+// new one, and finds the officer's pending destruction, an export and a
+// hand-over in the inbox (and an emergency use waits for the director); the
 // command stops cleanly when its context ends (Ctrl-C).
 func TestDemoConsole(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -114,6 +115,17 @@ func TestDemoConsole(t *testing.T) {
 	r.Body.Close()
 	if !strings.Contains(string(home), `id="h-inbox"`) || !strings.Contains(string(home), `href="/requests/`+pending[1]+`"`) {
 		t.Fatalf("the supervisor's inbox must hold %s", pending[1])
+	}
+	// Every kind of work waits for someone: an export and a hand-over for
+	// a supervisor, an emergency use for the director.
+	for _, re := range []string{`export (R\d+) filed by demo\.officer`, `hand-over (R\d+) from demo\.officer to web\.officer`} {
+		m := regexp.MustCompile(re).FindStringSubmatch(text)
+		if m == nil || !strings.Contains(string(home), `href="/requests/`+m[1]+`"`) {
+			t.Errorf("the supervisor's inbox lacks the request of %q (%v)", re, m)
+		}
+	}
+	if !regexp.MustCompile(`emergency use R\d+ filed by demo\.officer, waiting for the director`).MatchString(text) {
+		t.Error("no emergency use waits for the director")
 	}
 	cancel()
 	select {
