@@ -9,6 +9,7 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,40 +28,53 @@ import (
 // made from the real pages, so regenerating them keeps them true.
 const screenshotDir = "../docs/console"
 
-// screenshot saves the current page as docs/console/NAME.png (1280 wide,
+// screenshot saves the current page as docs/console/NAME.png in zh-TW
+// (the console's language) and NAME.en.png in English (1280 wide,
 // paletted and compressed to stay small) when screenshots are asked for.
+// The zh-TW picture needs a CJK font for chromium (Debian's
+// fonts-noto-cjk); without one the test fails rather than save boxes.
 func screenshot(t *testing.T, b context.Context, name string) {
 	t.Helper()
 	if os.Getenv("CUSTODIAN_CONSOLE_SCREENSHOTS") != "1" {
 		return
 	}
-	// In English: the test machine's chromium may have no CJK font, and
-	// the pictures must be legible. The page is a GET; it is shown again
-	// with ?lang=en, then the scenario goes on from the page it was on.
+	if out, err := exec.Command("fc-list", ":lang=zh-tw").Output(); err != nil || len(bytes.TrimSpace(out)) == 0 {
+		t.Fatal("CUSTODIAN_CONSOLE_SCREENSHOTS=1: no Traditional Chinese font for chromium (install fonts-noto-cjk)")
+	}
+	// The page is a GET; it is shown again with ?lang=, then the scenario
+	// goes on from the page it was on.
 	loc, err := chromedp.Run(b, chromedp.Location())
 	if err != nil {
 		t.Fatal(err)
 	}
-	en := loc + "?lang=en"
-	if strings.Contains(loc, "?") {
-		en = loc + "&lang=en"
-	}
-	if err := chromedp.Do(b, chromedp.Navigate(en), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
+	for _, l := range []struct{ code, suffix string }{{"zh-TW", ""}, {"en", ".en"}} {
+		u := loc + "?lang=" + l.code
+		if strings.Contains(loc, "?") {
+			u = loc + "&lang=" + l.code
+		}
+		if err := chromedp.Do(b, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		savePNG(t, raw, name+l.suffix)
 	}
 	if err := chromedp.Do(b, chromedp.Navigate(loc), chromedp.WaitVisible(chromedp.ID("main"))); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// savePNG writes a screenshot to docs/console/NAME.png with a small
+// palette of greys and the console's colours: text pages need no more,
+// and the file stays a fraction of the size.
+func savePNG(t *testing.T, raw []byte, name string) {
+	t.Helper()
 	src, err := png.Decode(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A small palette of greys and the console's colours: text pages
-	// need no more, and the file stays a fraction of the size.
 	pal := color.Palette{}
 	for i := 0; i < 48; i++ {
 		v := uint8(i * 255 / 47)

@@ -58,6 +58,16 @@ func (l *Lang) T(key string) string {
 	return key
 }
 
+// Field names a request's detail (its key as stored, e.g. "datasets"):
+// the catalog's "field.KEY" where there is one, else the key itself, so
+// a detail added later still shows.
+func (l *Lang) Field(key string) string {
+	if m, ok := l.msgs["field."+key]; ok {
+		return m
+	}
+	return key
+}
+
 // Tf formats the message key with args.
 func (l *Lang) Tf(key string, args ...any) string { return fmt.Sprintf(l.T(key), args...) }
 

@@ -121,7 +121,7 @@ var msgZH2 = map[string]string{
 	"destroy.reason":         "銷毀本資料集的理由（保存期限屆滿、法令依據）",
 	"destroy.request":        "申請銷毀",
 	"destroy.items":          "待銷毀的資料集",
-	"destroy.items_help":     "核准即核准以密碼學抹除這些資料集的所有保存副本；其詮釋資料仍留在帳本。",
+	"destroy.items_help":     "核准後，這些資料集的所有保存副本將以密碼學方式抹除；其詮釋資料仍留在帳本中。",
 	"destroy.total":          "位元組合計",
 	"destroy.run_title":      "執行銷毀",
 	"destroy.run_help":       "保管庫已解封：抹除使用承辦人解封至服務中的金鑰。此動作無法復原。",
