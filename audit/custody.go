@@ -66,8 +66,12 @@ const (
 	EvJobSkipped  EventType = "job.skipped"
 	// EvJobPaused, EvJobResumed: a person stopped a job's runs, with the
 	// reason, or let it run again.
-	EvJobPaused           EventType = "job.paused"
-	EvJobResumed          EventType = "job.resumed"
+	EvJobPaused  EventType = "job.paused"
+	EvJobResumed EventType = "job.resumed"
+	// EvJobConfigured: a job's settings as the daemon put them in force
+	// (at start or on an accepted reload), when they differ from the last
+	// recorded ones: added, changed or removed.
+	EvJobConfigured       EventType = "job.configured"
 	EvSourceConnectFailed EventType = "source.connect_failed"
 	// EvSourceSessionLimit: the server refused sessions beyond its own
 	// limit (OpenSSH MaxSessions); the run used more connections instead.
@@ -252,6 +256,7 @@ var catalogue = func() map[EventType]bool {
 		EvVaultUnsealed, EvVaultSealed, EvVaultScrubbed,
 		EvDatasetCustodyTransferred, EvHandoverCompleted,
 		EvDatasetDestroyed, EvDestructionCertified, EvVaultRotated,
+		EvJobConfigured,
 	} {
 		m[t] = true
 	}

@@ -45,6 +45,7 @@ var addedAfterV1 = []audit.EventType{
 	audit.EvDatasetCustodyTransferred, audit.EvHandoverCompleted,
 	audit.EvDatasetDestroyed, audit.EvDestructionCertified, audit.EvVaultRotated,
 	audit.EvJobPaused, audit.EvJobResumed,
+	audit.EvJobConfigured,
 }
 
 // transitionsAddedAfterV1 does the same for the custody transition table.

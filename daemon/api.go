@@ -71,9 +71,10 @@ type API interface {
 	TrainingReport(ctx context.Context, a service.Actor, year int) ([]service.TrainingShort, error)
 	ArchiveLedger(ctx context.Context, a service.Actor, before time.Time) (service.Archived, error)
 	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
-	lifecycleAPI // api_lifecycle.go
-	jobsAPI      // api_jobs.go
-	sessionsAPI  // api_sessions.go
+	lifecycleAPI  // api_lifecycle.go
+	jobsAPI       // api_jobs.go
+	sessionsAPI   // api_sessions.go
+	jobHistoryAPI // api_jobhistory.go
 	DestructionAPI
 }
 

@@ -132,9 +132,18 @@ jobs:
 	}
 	d.Service.HashParams = accounts.TestParams
 	cb.d = d
+	// The jobs' settings as a start records them, then, after the million
+	// events, a reload that changes a schedule: the history page reads
+	// both versions from either end of the log.
+	d.recordJobSettings(cfg, "start")
 	if err := fillLedger(d.Ledger); err != nil {
 		return err
 	}
+	changed := *cfg
+	j := *cfg.Jobs[0]
+	j.Schedule = "CRON_TZ=Asia/Taipei 0 2 * * *"
+	changed.Jobs = []*configs.Job{&j, cfg.Jobs[1]}
+	d.recordJobSettings(&changed, "reload")
 	cb.dataset = benchDatasetID(benchDatasets / 2)
 	cb.h = d.httpsHandler(context.Background(), d.handler(context.Background()))
 	cb.cookies = map[string]*http.Cookie{}
@@ -240,6 +249,7 @@ func BenchmarkConsole(b *testing.B) {
 		{"datasets/job+dates", "officer.a", "/datasets?job=changes&since=" + time.Now().AddDate(0, -1, 0).Format(time.DateOnly) + "&until=" + time.Now().Format(time.DateOnly)},
 		{"dataset", "officer.a", "/datasets/" + cb.dataset},
 		{"jobs", "officer.a", "/jobs"},
+		{"jobhistory", "auditor.a", "/jobs/extract/history"},
 		{"requests", "sue", "/requests"},
 		{"ledger", "auditor.a", "/ledger"},
 		{"log/all", "auditor.a", "/ledger/log"},

@@ -174,7 +174,7 @@ func lifePaths(st lifeState) map[string]string {
 		case rt.Pattern == "GET /ledger/consistency":
 			continue // needs a checkpoint: TestConsoleConsistencyProof
 		}
-		path = strings.NewReplacer("{$}", "", "{id}", st.Datasets[0], "{username}", "sue", "{index}", "1").Replace(path)
+		path = strings.NewReplacer("{$}", "", "{id}", st.Datasets[0], "{username}", "sue", "{index}", "1", "{name}", "extract").Replace(path)
 		out[rt.Pattern] = path
 	}
 	return out

@@ -149,7 +149,7 @@ func getPaths(dsID, reqID string) map[string]string {
 		if method != http.MethodGet {
 			continue
 		}
-		path = strings.NewReplacer("{$}", "", "{id}", dsID, "{username}", "sue", "{index}", "1").Replace(path)
+		path = strings.NewReplacer("{$}", "", "{id}", dsID, "{username}", "sue", "{index}", "1", "{name}", "extract").Replace(path)
 		switch {
 		case strings.HasPrefix(rt.Pattern, "GET /requests/{id}"):
 			path = "/requests/" + reqID
@@ -340,11 +340,12 @@ func TestConsolePagesPerRole(t *testing.T) {
 		if !strings.Contains(body, `action="/logout"`) {
 			t.Errorf("%s: no log out button", user)
 		}
-		for _, path := range []string{"/jobs", "/datasets", "/datasets/" + dsID, "/requests", "/requests/" + reqID, "/accounts", "/ledger", "/ledger/log", "/account"} {
+		for _, path := range []string{"/jobs", "/datasets", "/datasets/" + dsID, "/requests", "/requests/" + reqID, "/accounts", "/ledger", "/ledger/log", "/account", "/jobs/extract/history"} {
 			resp, body := cf.get(t, b, path)
 			allowed := slices.Contains(wantNav, path) || map[string]bool{
 				"/datasets/" + dsID: user != "adam", "/requests/" + reqID: true,
-				"/ledger/log": user == "sue" || user == "auditor.a"}[path]
+				"/ledger/log":           user == "sue" || user == "auditor.a",
+				"/jobs/extract/history": user != "adam" && user != "dora"}[path]
 			if (resp.StatusCode == http.StatusOK) != allowed {
 				t.Errorf("%s GET %s: %s (allowed %v)", user, path, resp.Status, allowed)
 			}

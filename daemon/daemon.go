@@ -290,6 +290,7 @@ func (d *Daemon) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvDaemonStarted, Details: map[string]string{"pid": strconv.Itoa(os.Getpid())}})
+	d.recordJobSettings(d.Runner.CurrentConfig(), "start")
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	var tlsSrv *http.Server
@@ -403,6 +404,7 @@ func (d *Daemon) Reload() error {
 	}
 	d.Log.Info().Strs("jobs", nc.JobNames()).Msg("configuration reloaded")
 	d.event(audit.Event{Actor: SystemActor, Type: audit.EvConfigReloaded, Details: map[string]string{"jobs": strings.Join(nc.JobNames(), ",")}})
+	d.recordJobSettings(nc, "reload")
 	return nil
 }
 

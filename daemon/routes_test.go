@@ -262,7 +262,7 @@ func TestRoutesAreThin(t *testing.T) {
 	// The auditor's reads (api_audit.go).
 	method[service.ActReadLedger] = append(method[service.ActReadLedger], "SearchEvents", "ProveEvent", "ProveConsistency", "KeptCheckpoints")
 	// The review workbench (api_review.go) and the data lifecycle (api_lifecycle.go).
-	for _, extra := range []map[service.Action][]string{reviewMethods, lifecycleMethods} {
+	for _, extra := range []map[service.Action][]string{reviewMethods, lifecycleMethods, jobHistoryMethods} {
 		for act, ms := range extra {
 			method[act] = append(method[act], ms...)
 		}

@@ -149,6 +149,10 @@ const (
 	ActRotateVault Action = "vault.rotate"
 	// ActExpiring: list the datasets past their job's retention.
 	ActExpiring Action = "dataset.expiring"
+
+	// ActJobHistory: a job's configuration history (its job.configured
+	// events, with each version's differences).
+	ActJobHistory Action = "job.history"
 )
 
 // Actions lists every action.
@@ -159,7 +163,8 @@ var Actions = []Action{ActStatus, ActRunJob, ActListDatasets, ActShowDataset, Ac
 	ActRunReview, ActReadReview, ActCosignAccess, ActReadAccess, ActRecordTraining, ActReadTraining, ActPruneLedger,
 	ActUnseal, ActSeal, ActScrubVault, ActReadDataset, ActFileDataRequest, ActRunExport,
 	ActFileHandover, ActAcceptHandover, ActReadHandover,
-	ActRequestDestruction, ActDestroy, ActReadCertificate, ActRotateVault, ActExpiring}
+	ActRequestDestruction, ActDestroy, ActReadCertificate, ActRotateVault, ActExpiring,
+	ActJobHistory}
 
 // The roles, short.
 const (
@@ -271,6 +276,11 @@ var matrix = map[Action][]accounts.Role{
 	ActReadCertificate:    {rO, rS, rA, rD, rC},
 	ActRotateVault:        {rO},
 	ActExpiring:           {rO, rS, rA, rC},
+	// A job's configuration history is evidence of how data was
+	// received: for the people who run the job (of its unit), their
+	// supervisors and the auditors; the admin (accounts, backups) and
+	// the director (decisions) have no part in how files are pulled.
+	ActJobHistory: {rO, rS, rA, rC},
 }
 
 // Allowed reports whether role may perform action. An unknown role or an

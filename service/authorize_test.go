@@ -68,6 +68,7 @@ func TestRoleMatrix(t *testing.T) {
 		ActReadCertificate:    {O, S, A, D, C},
 		ActRotateVault:        {O},
 		ActExpiring:           {O, S, A, C},
+		ActJobHistory:         {O, S, A, C},
 	}
 	if len(want) != len(Actions) {
 		t.Fatalf("the expected matrix has %d actions, Actions %d: write the new action's row here", len(want), len(Actions))

@@ -79,6 +79,9 @@ type Service interface {
 	RecordTraining(ctx context.Context, a service.Actor, req service.TrainingRecord) (service.Training, error)
 	TrainingReport(ctx context.Context, a service.Actor, year int) ([]service.TrainingShort, error)
 	ProveConsistency(ctx context.Context, a service.Actor, oldCP, newCP string) (proof.Consistency, error)
+
+	// A job's configuration history (jobhistory.go).
+	JobHistory(ctx context.Context, a service.Actor, job string) ([]service.JobChange, error)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -220,6 +223,8 @@ var routes = []route{
 
 	{Route{"GET /training", service.ActReadTraining}, (*Console).training},
 	{Route{"POST /training", service.ActRecordTraining}, (*Console).recordTraining},
+
+	{Route{"GET /jobs/{name}/history", service.ActJobHistory}, (*Console).jobHistory},
 }
 
 // Routes lists the console's routes (tests enumerate them).

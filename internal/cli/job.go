@@ -83,7 +83,7 @@ Exit status 1 if any file failed, was quarantined, held or refused.`,
 			return tw.Flush()
 		},
 	}
-	c.AddCommand(run, list, newPauseCmd(g, true), newPauseCmd(g, false))
+	c.AddCommand(run, list, newPauseCmd(g, true), newPauseCmd(g, false), newJobHistoryCmd(g))
 	return c
 }
 
