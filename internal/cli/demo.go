@@ -435,7 +435,7 @@ func runDemo(ctx context.Context, g *globals, o demoOptions) (err error) {
 	if o.console {
 		c := &consoleDemo{d: d, cfg: cfg, anon: anon, admin: admin, sup: sup, officer: cl, auditor: auditor, passphrase: passphrase,
 			changes: changes, day: day, pwDir: pwDir, addr: o.consoleAddr, caPath: caPath, print: fingerprint,
-			login: login}
+			login: login, daemon: dm}
 		return c.run(ctx)
 	}
 	if o.dir != "" {

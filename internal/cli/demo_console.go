@@ -65,6 +65,7 @@ type consoleDemo struct {
 	addr       string
 	caPath     string
 	print      string // the certificate's fingerprint
+	daemon     *daemon.Daemon
 }
 
 func (c *consoleDemo) run(ctx context.Context) error {
@@ -177,6 +178,24 @@ func (c *consoleDemo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A configuration change, as the officer's team would make it: the
+	// change files are pulled every 15 minutes instead of 30. The reload
+	// records the job's new settings; the jobs page shows the diff.
+	b, err := os.ReadFile(c.daemon.Config.Path)
+	if err != nil {
+		return err
+	}
+	edited := strings.Replace(string(b), `"CRON_TZ=Asia/Taipei */30 * * * *"`, `"CRON_TZ=Asia/Taipei */15 * * * *"`, 1)
+	if edited == string(b) {
+		return fmt.Errorf("demo: the registry-changes schedule is not in %s", c.daemon.Config.Path)
+	}
+	if err := os.WriteFile(c.daemon.Config.Path, []byte(edited), 0o600); err != nil {
+		return err
+	}
+	if err := c.daemon.Reload(); err != nil {
+		return err
+	}
+	d.say("registry-changes now runs every 15 minutes (configuration reloaded; its history is on the jobs page)")
 	d.say("review %s started by demo.auditor with %d sampled access records", rv.ID, len(rv.Sample))
 	if _, err := c.sup.RecordTraining(ctx, service.TrainingRecord{Username: "demo.officer", Hours: "2", Date: time.Now().In(service.ReportZone).Format(time.DateOnly),
 		Course: "personal data protection (demo)"}); err != nil {

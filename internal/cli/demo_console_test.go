@@ -127,6 +127,16 @@ func TestDemoConsole(t *testing.T) {
 	if !regexp.MustCompile(`emergency use R\d+ filed by demo\.officer, waiting for the director`).MatchString(text) {
 		t.Error("no emergency use waits for the director")
 	}
+	// The reloaded schedule is in the job's configuration history.
+	r, err = b.Get(base + "/jobs/registry-changes/history?lang=en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(hist), "*/15 * * * *") || !strings.Contains(string(hist), "*/30 * * * *") {
+		t.Errorf("the job's history must show the schedule's change: %s\n%s", r.Status, hist)
+	}
 	cancel()
 	select {
 	case err := <-done:
