@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"custodian/accounts"
+	"custodian/configs"
 	"custodian/proof"
 	"custodian/web"
 )
@@ -383,6 +384,22 @@ func TestConsoleAuditorInBrowser(t *testing.T) {
 	if err != nil {
 		fail(t, b, "report and training", err)
 	}
+	// A job's configuration history, after a reload changed its schedule.
+	nc := *cf.d.Runner.CurrentConfig()
+	j := *nc.Jobs[0]
+	j.Schedule = "CRON_TZ=Asia/Taipei 0 3 * * *"
+	nc.Jobs = []*configs.Job{&j}
+	cf.d.recordJobSettings(&nc, "reload")
+	err = chromedp.Do(b,
+		chromedp.Navigate(cf.base+"/jobs"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/jobs/`+j.Name+`/history"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/jobs/`+j.Name+`/history"]`)),
+		chromedp.WaitVisible(chromedp.CSS("ins.diff-add")),
+	)
+	if err != nil {
+		fail(t, b, "job history", err)
+	}
+	screenshot(t, b, "job-history")
 	if p := probs.get(); len(p) > 0 {
 		t.Errorf("the browser reported problems: %v", p)
 	}

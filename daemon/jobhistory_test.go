@@ -199,7 +199,10 @@ func TestConsoleJobHistory(t *testing.T) {
 				t.Fatalf("%s %s: %s", user, lang, resp.Status)
 			}
 			for _, want := range []string{msgOf(lang, "jobhist.title"), msgOf(lang, "jobhist.change.changed"), msgOf(lang, "jobhist.change.added"),
-				`<del class="diff-del">- schedule: 0 4 * * *</del>`, `<ins class="diff-add">+ schedule: 0 5 * * *</ins>`, `<span class="diff-keep">  source: moi</span>`} {
+				`<del class="diff-del">- schedule: 0 4 * * *</del>`, `<ins class="diff-add">+ schedule: 0 5 * * *</ins>`,
+				// Two unchanged lines around the change, a gap for the rest,
+				// and every setting of the version behind "details".
+				`<span class="diff-keep">  retry.max: `, `<span class="diff-gap">`, "<details><summary>", "\nsource: moi\n"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("%s %s: the page lacks %q", user, lang, want)
 				}

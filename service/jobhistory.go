@@ -151,6 +151,43 @@ const (
 	DiffAdded   = "+"
 )
 
+// DiffGap is the Op of a line TrimDiff puts where kept lines were left
+// out.
+const DiffGap = "..."
+
+// TrimDiff keeps a diff's removed and added lines with n kept lines
+// around each, as a reader wants to see a change; a DiffGap line stands
+// for each run of kept lines left out. A diff of kept lines only (no
+// change) trims to nothing.
+func TrimDiff(d []DiffLine, n int) []DiffLine {
+	near := make([]bool, len(d))
+	for i, l := range d {
+		if l.Op == DiffKept {
+			continue
+		}
+		for k := max(0, i-n); k <= min(len(d)-1, i+n); k++ {
+			near[k] = true
+		}
+	}
+	var out []DiffLine
+	skipped := false
+	for i, l := range d {
+		if !near[i] {
+			skipped = true
+			continue
+		}
+		if skipped {
+			out = append(out, DiffLine{Op: DiffGap})
+		}
+		skipped = false
+		out = append(out, l)
+	}
+	if skipped && len(out) > 0 {
+		out = append(out, DiffLine{Op: DiffGap})
+	}
+	return out
+}
+
 // JobHistory returns the configuration history of job, newest first:
 // each version with who recorded it, when, why, and its differences from
 // the one before. A job no longer configured keeps its history. It reads

@@ -157,3 +157,24 @@ func TestJobSettingsRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestTrimDiff: changed lines keep n unchanged lines around them, a gap
+// stands for each run left out, and a diff without a change trims to
+// nothing.
+func TestTrimDiff(t *testing.T) {
+	d := LineDiff("a\nb\nc\nd\ne\nf\ng\nh", "a\nb\nc\nD\ne\nf\ng\nh")
+	var got []string
+	for _, l := range TrimDiff(d, 1) {
+		got = append(got, l.Op+l.Text)
+	}
+	want := []string{"...", " c", "-d", "+D", " e", "..."}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("TrimDiff = %q, want %q", got, want)
+	}
+	if n := len(TrimDiff(LineDiff("a\nb", "a\nb"), 2)); n != 0 {
+		t.Fatalf("no change trims to %d lines", n)
+	}
+	if n := len(TrimDiff(LineDiff("", "a\nb"), 2)); n != 2 {
+		t.Fatalf("an added version keeps its %d lines, want 2", n)
+	}
+}

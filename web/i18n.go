@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"custodian/service"
 )
 
 // Lang is one language of the console: its message catalog and its way of
@@ -139,6 +141,8 @@ func ROCDateTime(t time.Time) string {
 
 var funcs = template.FuncMap{
 	"arr": func(v ...any) []any { return v },
+	// trimdiff keeps a diff's changed lines with two lines around each.
+	"trimdiff": func(d []service.DiffLine) []service.DiffLine { return service.TrimDiff(d, 2) },
 	"join": func(sep string, v any) string {
 		switch x := v.(type) {
 		case []string:

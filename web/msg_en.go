@@ -106,6 +106,8 @@ var msgEN = map[string]string{
 	"jobhist.event":                 "Ledger event",
 	"jobhist.diff":                  "Differences from the previous version",
 	"jobhist.legend":                "− removed line, + added line",
+	"jobhist.settings":              "Settings of this version",
+	"jobhist.last_settings":         "The last settings before the job was removed",
 	"jobhist.back":                  "Back to the jobs",
 	"outcome.success":               "success",
 	"outcome.failed":                "failed",

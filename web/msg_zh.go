@@ -106,6 +106,8 @@ var msgZH = map[string]string{
 	"jobhist.event":                 "帳本事件",
 	"jobhist.diff":                  "與前一版本的差異",
 	"jobhist.legend":                "− 為刪除的行，+ 為新增的行",
+	"jobhist.settings":              "此版本的完整設定",
+	"jobhist.last_settings":         "移除前的最後設定",
 	"jobhist.back":                  "回到排程作業",
 	"outcome.success":               "成功",
 	"outcome.failed":                "失敗",

@@ -71,31 +71,14 @@ func printJobHistory(w io.Writer, job string, hs []service.JobChange) {
 }
 
 // printDiff writes the removed and added lines with diffContext kept
-// lines around them; "..." stands for kept lines left out. A diff with
-// nothing but kept lines (no change) prints nothing.
+// lines around them (service.TrimDiff); "..." stands for kept lines left
+// out. A diff with nothing but kept lines (no change) prints nothing.
 func printDiff(w io.Writer, d []service.DiffLine) {
-	near := make([]bool, len(d))
-	for i, l := range d {
-		if l.Op == service.DiffKept {
-			continue
-		}
-		for k := max(0, i-diffContext); k <= min(len(d)-1, i+diffContext); k++ {
-			near[k] = true
-		}
-	}
-	skipped := false
-	for i, l := range d {
-		if !near[i] {
-			skipped = true
-			continue
-		}
-		if skipped {
+	for _, l := range service.TrimDiff(d, diffContext) {
+		if l.Op == service.DiffGap {
 			fmt.Fprintln(w, "    ...")
-			skipped = false
+			continue
 		}
 		fmt.Fprintf(w, "  %s %s\n", l.Op, l.Text)
-	}
-	if skipped {
-		fmt.Fprintln(w, "    ...")
 	}
 }
