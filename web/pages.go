@@ -356,18 +356,31 @@ type datasetData struct {
 	CanRelease bool
 	CanRepull  bool
 	CanDestroy bool
+	// The request forms about the data (requests.go).
+	CanExport, CanEmergency, CanExceptional bool
+	Purposes                                []string
+	FormError                               *formError
 }
 
-func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	det, err := c.svc.Dataset(r.Context(), a, r.PathValue("id"))
+func (c *Console) datasetData(r *http.Request, a service.Actor, id string) (datasetData, error) {
+	det, err := c.svc.Dataset(r.Context(), a, id)
 	if err != nil {
-		return err
+		return datasetData{}, err
 	}
 	st := audit.State(det.Dataset.State)
 	d := datasetData{DatasetDetail: det,
 		CanRelease: service.Permits(a.Roles, service.ActRelease) && len(audit.Next(audit.EvDatasetReleased, st)) > 0,
 		CanRepull:  service.Permits(a.Roles, service.ActRepull) && len(audit.Next(audit.EvDatasetRepulled, st)) > 0,
 		CanDestroy: service.Permits(a.Roles, service.ActRequestDestruction) && st.Stored()}
+	dataRequestForms(&d, a)
+	return d, nil
+}
+
+func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	d, err := c.datasetData(r, a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
 	c.render(w, http.StatusOK, "dataset", c.view(r, a, "dataset.title", d))
 	return nil
 }
@@ -467,18 +480,6 @@ func (c *Console) requestData(a service.Actor, q service.RequestView) requestDat
 	return requestData{Q: q,
 		Approve: c.svc.MayStep(a, q, service.StepApprove), Reject: c.svc.MayStep(a, q, service.StepReject),
 		Cancel: c.svc.MayStep(a, q, service.StepCancel), Execute: c.svc.MayStep(a, q, service.StepExecute)}
-}
-
-type newRequestData struct {
-	Kinds []accounts.Kind
-	Roles []accounts.Role
-}
-
-func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	c.render(w, http.StatusOK, "newrequest", c.view(r, a, "newrequest.title", newRequestData{
-		Kinds: []accounts.Kind{accounts.KindAccountCreate, accounts.KindAccountChange, accounts.KindAccountDisable, accounts.KindUnlock},
-		Roles: accounts.Roles}))
-	return nil
 }
 
 func (c *Console) fileRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -633,9 +634,12 @@ type ledgerData struct {
 	CP      service.Checkpoint
 	CPSize  int64
 	Kept    []proof.Kept
-	Report  *audit.Report
 	Verify  bool
 	Problem string
+	// Prune: the prune request form (requests.go), and the form shown
+	// again with the service's explanation.
+	Prune     bool
+	FormError *formError
 }
 
 func (c *Console) ledgerData(r *http.Request, a service.Actor) (ledgerData, error) {
@@ -653,6 +657,7 @@ func (c *Console) ledgerData(r *http.Request, a service.Actor) (ledgerData, erro
 	}
 	slices.Reverse(d.Kept)
 	d.Verify = service.Permits(a.Roles, service.ActVerifyLedger)
+	d.Prune = a.Restricted == "" && service.Permits(a.Roles, service.ActPruneLedger)
 	return d, nil
 }
 
@@ -661,20 +666,6 @@ func (c *Console) ledger(w http.ResponseWriter, r *http.Request, a service.Actor
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "ledger", c.view(r, a, "nav.ledger", d))
-	return nil
-}
-
-func (c *Console) verify(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	rep, err := c.svc.VerifyLedger(r.Context(), a, audit.VerifyOptions{})
-	if err != nil {
-		return err
-	}
-	d, err := c.ledgerData(r, a)
-	if err != nil {
-		return err
-	}
-	d.Report = rep
 	c.render(w, http.StatusOK, "ledger", c.view(r, a, "nav.ledger", d))
 	return nil
 }
