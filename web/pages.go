@@ -686,6 +686,7 @@ type logData struct {
 	Page service.EventPage
 	Next string
 	CSV  string
+	Desc bool // newest first (the default)
 }
 
 func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -699,10 +700,21 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 	if q.Until, err = day(qv.Get("until"), c.opts.Location, 1); err != nil {
 		return err
 	}
+	// Newest first unless order=asc; "from" is the first index the page
+	// looks at in its order.
+	q.Desc = qv.Get("order") != "asc"
+	var from int64 = -1
 	if s := qv.Get("from"); s != "" {
-		if q.From, err = strconv.ParseInt(s, 10, 64); err != nil {
+		if from, err = strconv.ParseInt(s, 10, 64); err != nil || from < 0 {
 			return fmt.Errorf("%w: from: %q is not an event index", service.ErrInvalid, s)
 		}
+	}
+	switch {
+	case from < 0:
+	case q.Desc:
+		q.Before = from + 1
+	default:
+		q.From = from
 	}
 	csvOut := qv.Get("format") == "csv"
 	if csvOut {
@@ -727,7 +739,7 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 		cw.Flush()
 		return nil
 	}
-	d := logData{Q: qv, Page: page}
+	d := logData{Q: qv, Page: page, Desc: q.Desc}
 	keep := url.Values{}
 	for k, vs := range qv {
 		if k != "from" && k != "format" && len(vs) > 0 && vs[0] != "" {
@@ -739,12 +751,16 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 		for k, v := range keep {
 			n[k] = v
 		}
-		n.Set("from", strconv.FormatInt(*page.Next, 10))
+		next := *page.Next
+		if q.Desc {
+			next-- // the page after is below the last index looked at
+		}
+		n.Set("from", strconv.FormatInt(next, 10))
 		d.Next = "/ledger/log?" + n.Encode()
 	}
 	keep.Set("format", "csv")
-	if q.From > 0 {
-		keep.Set("from", strconv.FormatInt(q.From, 10))
+	if from >= 0 {
+		keep.Set("from", strconv.FormatInt(from, 10))
 	}
 	d.CSV = "/ledger/log?" + keep.Encode()
 	c.render(w, http.StatusOK, "log", c.view(r, a, "log.title", d))
