@@ -13,7 +13,8 @@ import (
 // The auditor's routes: the filtered event log, proofs, kept checkpoints.
 
 // searchEvents: GET /v1/audit/events?from=&limit=&since=&until=&actor=
-// &dataset=&type=&purpose=&unit= (times in RFC 3339).
+// &dataset=&type=&purpose=&unit=&order=asc|desc&before= (times in RFC
+// 3339; order=desc lists newest first, below before if given).
 func (h *handlers) searchEvents(w http.ResponseWriter, r *http.Request, a service.Actor) error {
 	q := r.URL.Query()
 	eq := service.EventQuery{Limit: 1000, Actor: q.Get("actor"), Dataset: q.Get("dataset"), Type: q.Get("type"),
@@ -22,6 +23,20 @@ func (h *handlers) searchEvents(w http.ResponseWriter, r *http.Request, a servic
 	if s := q.Get("from"); s != "" {
 		if eq.From, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("%w: from: %q is not an event index (0 or more)", service.ErrInvalid, s)
+		}
+	}
+	if s := q.Get("order"); s != "" {
+		switch s {
+		case "desc":
+			eq.Desc = true
+		case "asc":
+		default:
+			return fmt.Errorf("%w: order: %q; use asc or desc", service.ErrInvalid, s)
+		}
+	}
+	if s := q.Get("before"); s != "" {
+		if eq.Before, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return fmt.Errorf("%w: before: %q is not an event index (0 or more)", service.ErrInvalid, s)
 		}
 	}
 	if s := q.Get("limit"); s != "" {

@@ -371,6 +371,12 @@ func (c *Client) SearchEvents(ctx context.Context, q service.EventQuery) (servic
 	if !q.Until.IsZero() {
 		v.Set("until", q.Until.Format(time.RFC3339Nano))
 	}
+	if q.Desc {
+		v.Set("order", "desc")
+	}
+	if q.Before != 0 {
+		v.Set("before", strconv.FormatInt(q.Before, 10))
+	}
 	var p service.EventPage
 	return p, c.getJSON(ctx, "/v1/audit/events?"+v.Encode(), &p)
 }

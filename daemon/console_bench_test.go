@@ -258,6 +258,12 @@ func BenchmarkConsole(b *testing.B) {
 		{"log/type", "auditor.a", "/ledger/log?type=dataset.received"},
 		{"log/nomatch", "auditor.a", "/ledger/log?actor=nobody"}, // the most one page scans (service.MaxScan)
 		{"log/lastweek", "auditor.a", "/ledger/log?since=" + time.Now().AddDate(0, 0, -7).Format(time.DateOnly)},
+		// The log lists newest first by default; the same searches oldest
+		// first (order=asc), and a page deep in the log each way.
+		{"log/all-asc", "auditor.a", "/ledger/log?order=asc"},
+		{"log/nomatch-asc", "auditor.a", "/ledger/log?actor=nobody&order=asc"},
+		{"log/from-middle", "auditor.a", "/ledger/log?from=500000"},
+		{"log/from-middle-asc", "auditor.a", "/ledger/log?from=500000&order=asc"},
 		{"accounts", "adam", "/accounts"},
 		{"myaccount", "auditor.a", "/account"},
 	}

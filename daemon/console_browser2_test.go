@@ -279,9 +279,10 @@ func TestConsoleDestructionInBrowser(t *testing.T) {
 	}
 }
 
-// TestConsoleAuditorInBrowser: an auditor searches the log, downloads an
-// event's inclusion proof, and the downloaded file verifies
-// (proof.Check); typing an admin's or an officer's page is refused with
+// TestConsoleAuditorInBrowser: an auditor verifies the ledger ("Verify
+// now", its page refreshing itself until the report), searches the log,
+// downloads an event's inclusion proof, and the downloaded file verifies
+// (proof.Check); typing an officer's page is refused with
 // no link to it; the review and training pages and the service's report
 // load with no CSP violation or script error.
 func TestConsoleAuditorInBrowser(t *testing.T) {
@@ -306,6 +307,31 @@ func TestConsoleAuditorInBrowser(t *testing.T) {
 		fail(t, b, "auditor: ledger", err)
 	}
 	screenshot(t, b, "ledger")
+	// "Verify now": the verification runs in the daemon; its page shows
+	// the progress and refreshes itself until the report is there.
+	err = chromedp.Do(b,
+		chromedp.Click(chromedp.ID("verify")),
+		chromedp.WaitVisible(chromedp.ID("verify-back")),
+	)
+	if err != nil {
+		fail(t, b, "auditor: verify now", err)
+	}
+	waitFor(t, "the verification's report", func() bool {
+		n, err := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('#verify-report').length`))
+		return err == nil && n == 1
+	})
+	outcome, err := chromedp.Run(b, chromedp.Text(chromedp.ID("verify-outcome")))
+	if err != nil || !strings.Contains(outcome, web.Message("zh-TW", "ledger.ok")) {
+		t.Errorf("the verification's report: %q %v", outcome, err)
+	}
+	screenshot(t, b, "verify")
+	err = chromedp.Do(b,
+		chromedp.Click(chromedp.ID("verify-back")),
+		chromedp.WaitVisible(chromedp.ID("consistency-form")),
+	)
+	if err != nil {
+		fail(t, b, "auditor: back to the ledger", err)
+	}
 	err = chromedp.Do(b,
 		chromedp.Navigate(cf.base+"/ledger/log"),
 		chromedp.WaitVisible(chromedp.ID("l-type")),
@@ -350,7 +376,7 @@ func TestConsoleAuditorInBrowser(t *testing.T) {
 		t.Fatalf("the downloaded proof must verify under the ledger's key: %+v %v", r, err)
 	}
 	// Pages of other roles: no link, and typing the address is refused.
-	for _, path := range []string{"/requests/new", "/handovers/new", "/requests/" + st.Pending + "/destroy"} {
+	for _, path := range []string{"/handovers/new", "/requests/" + st.Pending + "/destroy"} {
 		if n, _ := chromedp.Run(b, chromedp.Evaluate[int](`document.querySelectorAll('a[href="`+path+`"]').length`)); n != 0 {
 			t.Errorf("the auditor's page links %s", path)
 		}

@@ -161,6 +161,8 @@ func lifePaths(st lifeState) map[string]string {
 		switch {
 		case strings.HasPrefix(rt.Pattern, "GET /runs/"):
 			continue // a run's page is its starter's, tested with the run
+		case strings.HasPrefix(rt.Pattern, "GET /ledger/verify/"):
+			continue // a verification's page is its starter's: TestConsoleVerifyWithProgress
 		case rt.Pattern == "GET /static/":
 			path = "/static/app.css"
 		case strings.HasPrefix(rt.Pattern, "GET /certificates/"):
@@ -181,7 +183,7 @@ func lifePaths(st lifeState) map[string]string {
 }
 
 // rawKey finds a catalog key shown instead of its message.
-var rawKey = regexp.MustCompile(`>\s*((?:nav|cert|destroy|handover|review|training|verdict|ledger|request|dataset|kind|rstate|dstate|flash|code)\.[a-z_.-]+)\s*<`)
+var rawKey = regexp.MustCompile(`>\s*((?:nav|cert|destroy|handover|review|training|verdict|ledger|request|dataset|kind|rstate|dstate|flash|code|verify|datareq|prune|newrequest|log)\.[a-z_.-]+)\s*<`)
 
 // TestConsoleLifecyclePagesInBothLanguages: with every kind of state seeded
 // (a certificate, a pending destruction, a hand-over, a review, training),

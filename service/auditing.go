@@ -79,13 +79,19 @@ type EventQuery struct {
 	// an event records; Unit matches details "unit".
 	Purpose string `json:"purpose,omitempty"`
 	Unit    string `json:"unit,omitempty"`
+	// Desc lists newest first (auditing_desc.go): the events below index
+	// Before (0: from the newest) down to From. The page's Next is then the
+	// Before of the next page.
+	Desc   bool  `json:"desc,omitempty"`
+	Before int64 `json:"before,omitempty"`
 }
 
 // EventPage is one page of a search.
 type EventPage struct {
 	Events []EventView `json:"events"`
-	// Next is the index the next page starts from; absent when the scan
-	// reached the end of the ledger.
+	// Next is the index the next page starts from (newest first: the
+	// Before of the next page); absent when the scan reached the end of the
+	// ledger (newest first: its first event, or From).
 	Next *int64 `json:"next,omitempty"`
 	// Scanned is the number of events looked at.
 	Scanned int64 `json:"scanned"`
@@ -117,7 +123,7 @@ func (q EventQuery) match(ev *audit.Event) bool {
 }
 
 // SearchEvents returns up to q.Limit events from index q.From on that
-// match every filter of q, in index order.
+// match every filter of q, in index order (newest first with q.Desc).
 func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (EventPage, error) {
 	if err := s.authorize(a, ActReadLedger, Resource{Kind: "ledger"}); err != nil {
 		return EventPage{}, err
@@ -132,6 +138,9 @@ func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (Even
 		return EventPage{}, fmt.Errorf("%w: since (%s) must be before until (%s)", ErrInvalid, q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
 	}
 	page := EventPage{Events: []EventView{}}
+	if q.Desc || q.Before != 0 {
+		return s.searchDesc(ctx, q, page)
+	}
 	if q.Dataset != "" {
 		// A dataset's events are on its timeline: no scan of the log.
 		return s.searchTimeline(q, page)

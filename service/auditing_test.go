@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 
 // TestSearchEvents: every filter selects what it says, filters combine,
 // and pages continue where the last one stopped without losing or
-// repeating an event.
+// repeating an event, oldest first and newest first.
 func TestSearchEvents(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
@@ -49,6 +50,7 @@ func TestSearchEvents(t *testing.T) {
 				exp = append(exp, int64(i))
 			}
 		}
+		orig := q
 		// Pages of 4: together they must be exactly exp.
 		var got []int64
 		q.Limit = 4
@@ -71,6 +73,31 @@ func TestSearchEvents(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(exp) {
 			t.Errorf("%+v: got %v, want %v", q, got, exp)
 		}
+		// Newest first (auditing_desc.go): the same events, reversed,
+		// none lost or repeated across pages.
+		got = nil
+		q = orig
+		q.Limit, q.Desc = 4, true
+		for pages := 0; ; pages++ {
+			p, err := s.SearchEvents(ctx, auditor, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Events {
+				got = append(got, e.Index)
+			}
+			if p.Next == nil {
+				break
+			}
+			if pages > 30 || (q.Before != 0 && *p.Next >= q.Before) {
+				t.Fatalf("newest-first pagination does not advance: %+v", p)
+			}
+			q.Before = *p.Next
+		}
+		slices.Reverse(exp)
+		if fmt.Sprint(got) != fmt.Sprint(exp) {
+			t.Errorf("newest first %+v: got %v, want %v", q, got, exp)
+		}
 	}
 	want(EventQuery{}, func(int, audit.Event) bool { return true })
 	want(EventQuery{Actor: "auditor.b"}, func(i int, _ audit.Event) bool { return i%2 == 1 })
@@ -83,7 +110,7 @@ func TestSearchEvents(t *testing.T) {
 	want(EventQuery{Since: t0.Add(5 * time.Hour), Actor: "officer.a", Type: "job."}, func(i int, _ audit.Event) bool { return i >= 5 && i%6 == 0 })
 	want(EventQuery{From: 20, Actor: "officer.a"}, func(i int, _ audit.Event) bool { return i >= 20 && i%2 == 0 })
 
-	for _, bad := range []EventQuery{{Limit: 0}, {Limit: 1, From: -1}, {Limit: 1, Since: t0, Until: t0}} {
+	for _, bad := range []EventQuery{{Limit: 0}, {Limit: 1, From: -1}, {Limit: 1, Since: t0, Until: t0}, {Limit: 1, Desc: true, Before: -1}, {Limit: 1, Before: 3}} {
 		if _, err := s.SearchEvents(ctx, auditor, bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%+v: %v", bad, err)
 		}

@@ -44,7 +44,17 @@
 //     inventories and the review report print on A4. The review report is
 //     the service's own HTML; its one style element is allowed by its
 //     SHA-256 in that response's policy (ReportCSP), nothing inline else.
-//   - Long work (a job run) belongs to the daemon, not to the request: a
-//     run is started by a POST, and its page polls (meta refresh, no
-//     script) until the run ends.
+//   - Long work (a job run, a verification of the whole ledger) belongs to
+//     the daemon, not to the request: it is started by a POST, and its
+//     page, its starter's only, polls (meta refresh, no script) until it
+//     ends; a verification's page shows a <progress> of the events
+//     checked, then the report (verify.go).
+//   - Every kind of request can be filed (requests.go): account requests
+//     on /requests/new, which lists every kind and where it is filed;
+//     destruction, export, emergency use and exceptional read on a
+//     dataset's page; hand-over on /handovers/new; a ledger prune on the
+//     ledger page. A read or an export is carried out with the CLI only:
+//     no bytes of a dataset pass through a page.
+//   - The audit log lists newest first (service.EventQuery.Desc), or
+//     oldest first; its CSV follows the page's order.
 package web

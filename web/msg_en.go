@@ -204,7 +204,7 @@ var msgEN = map[string]string{
 	"rstate.cancelled":              "cancelled",
 	"rstate.expired":                "expired",
 	"rstate.executed":               "executed",
-	"newrequest.title":              "File an account request",
+	"newrequest.title":              "File a request",
 	"newrequest.submit":             "File the request",
 	"account.title":                 "Account",
 	"account.name":                  "Name",

@@ -204,7 +204,7 @@ var msgZH = map[string]string{
 	"rstate.cancelled":              "已撤回",
 	"rstate.expired":                "已逾期",
 	"rstate.executed":               "已執行",
-	"newrequest.title":              "提出帳號申請",
+	"newrequest.title":              "提出申請",
 	"newrequest.submit":             "送出申請",
 	"account.title":                 "帳號",
 	"account.name":                  "姓名",

@@ -361,18 +361,31 @@ type datasetData struct {
 	CanRelease bool
 	CanRepull  bool
 	CanDestroy bool
+	// The request forms about the data (requests.go).
+	CanExport, CanEmergency, CanExceptional bool
+	Purposes                                []string
+	FormError                               *formError
 }
 
-func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	det, err := c.svc.Dataset(r.Context(), a, r.PathValue("id"))
+func (c *Console) datasetData(r *http.Request, a service.Actor, id string) (datasetData, error) {
+	det, err := c.svc.Dataset(r.Context(), a, id)
 	if err != nil {
-		return err
+		return datasetData{}, err
 	}
 	st := audit.State(det.Dataset.State)
 	d := datasetData{DatasetDetail: det,
 		CanRelease: service.Permits(a.Roles, service.ActRelease) && len(audit.Next(audit.EvDatasetReleased, st)) > 0,
 		CanRepull:  service.Permits(a.Roles, service.ActRepull) && len(audit.Next(audit.EvDatasetRepulled, st)) > 0,
 		CanDestroy: service.Permits(a.Roles, service.ActRequestDestruction) && st.Stored()}
+	dataRequestForms(&d, a)
+	return d, nil
+}
+
+func (c *Console) dataset(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	d, err := c.datasetData(r, a, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
 	c.render(w, http.StatusOK, "dataset", c.view(r, a, "dataset.title", d))
 	return nil
 }
@@ -472,18 +485,6 @@ func (c *Console) requestData(a service.Actor, q service.RequestView) requestDat
 	return requestData{Q: q,
 		Approve: c.svc.MayStep(a, q, service.StepApprove), Reject: c.svc.MayStep(a, q, service.StepReject),
 		Cancel: c.svc.MayStep(a, q, service.StepCancel), Execute: c.svc.MayStep(a, q, service.StepExecute)}
-}
-
-type newRequestData struct {
-	Kinds []accounts.Kind
-	Roles []accounts.Role
-}
-
-func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	c.render(w, http.StatusOK, "newrequest", c.view(r, a, "newrequest.title", newRequestData{
-		Kinds: []accounts.Kind{accounts.KindAccountCreate, accounts.KindAccountChange, accounts.KindAccountDisable, accounts.KindUnlock},
-		Roles: accounts.Roles}))
-	return nil
 }
 
 func (c *Console) fileRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -669,9 +670,12 @@ type ledgerData struct {
 	CP      service.Checkpoint
 	CPSize  int64
 	Kept    []proof.Kept
-	Report  *audit.Report
 	Verify  bool
 	Problem string
+	// Prune: the prune request form (requests.go), and the form shown
+	// again with the service's explanation.
+	Prune     bool
+	FormError *formError
 }
 
 func (c *Console) ledgerData(r *http.Request, a service.Actor) (ledgerData, error) {
@@ -689,6 +693,7 @@ func (c *Console) ledgerData(r *http.Request, a service.Actor) (ledgerData, erro
 	}
 	slices.Reverse(d.Kept)
 	d.Verify = service.Permits(a.Roles, service.ActVerifyLedger)
+	d.Prune = a.Restricted == "" && service.Permits(a.Roles, service.ActPruneLedger)
 	return d, nil
 }
 
@@ -697,20 +702,6 @@ func (c *Console) ledger(w http.ResponseWriter, r *http.Request, a service.Actor
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "ledger", c.view(r, a, "nav.ledger", d))
-	return nil
-}
-
-func (c *Console) verify(w http.ResponseWriter, r *http.Request, a service.Actor) error {
-	rep, err := c.svc.VerifyLedger(r.Context(), a, audit.VerifyOptions{})
-	if err != nil {
-		return err
-	}
-	d, err := c.ledgerData(r, a)
-	if err != nil {
-		return err
-	}
-	d.Report = rep
 	c.render(w, http.StatusOK, "ledger", c.view(r, a, "nav.ledger", d))
 	return nil
 }
@@ -731,6 +722,7 @@ type logData struct {
 	Page service.EventPage
 	Next string
 	CSV  string
+	Desc bool // newest first (the default)
 }
 
 func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -744,10 +736,21 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 	if q.Until, err = day(qv.Get("until"), c.opts.Location, 1); err != nil {
 		return err
 	}
+	// Newest first unless order=asc; "from" is the first index the page
+	// looks at in its order.
+	q.Desc = qv.Get("order") != "asc"
+	var from int64 = -1
 	if s := qv.Get("from"); s != "" {
-		if q.From, err = strconv.ParseInt(s, 10, 64); err != nil {
+		if from, err = strconv.ParseInt(s, 10, 64); err != nil || from < 0 {
 			return fmt.Errorf("%w: from: %q is not an event index", service.ErrInvalid, s)
 		}
+	}
+	switch {
+	case from < 0:
+	case q.Desc:
+		q.Before = from + 1
+	default:
+		q.From = from
 	}
 	csvOut := qv.Get("format") == "csv"
 	if csvOut {
@@ -772,7 +775,7 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 		cw.Flush()
 		return nil
 	}
-	d := logData{Q: qv, Page: page}
+	d := logData{Q: qv, Page: page, Desc: q.Desc}
 	keep := url.Values{}
 	for k, vs := range qv {
 		if k != "from" && k != "format" && len(vs) > 0 && vs[0] != "" {
@@ -784,12 +787,16 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 		for k, v := range keep {
 			n[k] = v
 		}
-		n.Set("from", strconv.FormatInt(*page.Next, 10))
+		next := *page.Next
+		if q.Desc {
+			next-- // the page after is below the last index looked at
+		}
+		n.Set("from", strconv.FormatInt(next, 10))
 		d.Next = "/ledger/log?" + n.Encode()
 	}
 	keep.Set("format", "csv")
-	if q.From > 0 {
-		keep.Set("from", strconv.FormatInt(q.From, 10))
+	if from >= 0 {
+		keep.Set("from", strconv.FormatInt(from, 10))
 	}
 	d.CSV = "/ledger/log?" + keep.Encode()
 	c.render(w, http.StatusOK, "log", c.view(r, a, "log.title", d))

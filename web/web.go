@@ -82,6 +82,10 @@ type Service interface {
 
 	// A job's configuration history (jobhistory.go).
 	JobHistory(ctx context.Context, a service.Actor, job string) ([]service.JobChange, error)
+	// Requests about data and the ledger (requests.go).
+	FileExport(ctx context.Context, a service.Actor, req service.ExportRequest) (service.RequestView, error)
+	FileDataRequest(ctx context.Context, a service.Actor, req service.DataRequest) (service.RequestView, error)
+	FilePruneRequest(ctx context.Context, a service.Actor, req service.PruneRequest) (service.RequestView, error)
 }
 
 var _ Service = (*service.Service)(nil)
@@ -108,6 +112,8 @@ type Console struct {
 	opts  Options
 	pages map[string]*template.Template
 	runs  runs
+	// verifs are the ledger verifications started here (verify.go).
+	verifs verifications
 }
 
 // CookieName is the session cookie: __Host- binds it to this origin, path
@@ -186,7 +192,7 @@ var routes = []route{
 	{Route{"POST /datasets/{id}/repull", service.ActRepull}, (*Console).repull},
 
 	{Route{"GET /requests", service.ActReadRequests}, (*Console).requests},
-	{Route{"GET /requests/new", service.ActFileAccountRequest}, (*Console).newRequest},
+	{Route{"GET /requests/new", service.ActReadRequests}, (*Console).newRequest},
 	{Route{"POST /requests/account", service.ActFileAccountRequest}, (*Console).fileRequest},
 	{Route{"GET /requests/{id}", service.ActReadRequests}, (*Console).request},
 	{Route{"POST /requests/{id}/approve", service.ActDecideRequest}, (*Console).approve},
@@ -199,6 +205,7 @@ var routes = []route{
 
 	{Route{"GET /ledger", service.ActReadLedger}, (*Console).ledger},
 	{Route{"POST /ledger/verify", service.ActVerifyLedger}, (*Console).verify},
+	{Route{"GET /ledger/verify/{id}", service.ActVerifyLedger}, (*Console).verifyPage},
 	{Route{"GET /ledger/checkpoint", service.ActReadLedger}, (*Console).checkpoint},
 	{Route{"GET /ledger/log", service.ActReadLedger}, (*Console).log},
 	{Route{"GET /ledger/proofs/{index}", service.ActReadLedger}, (*Console).proof},
@@ -225,6 +232,10 @@ var routes = []route{
 	{Route{"POST /training", service.ActRecordTraining}, (*Console).recordTraining},
 
 	{Route{"GET /jobs/{name}/history", service.ActJobHistory}, (*Console).jobHistory},
+	// Requests about data and the ledger (requests.go).
+	{Route{"POST /datasets/{id}/export", service.ActFileDataRequest}, (*Console).fileExport},
+	{Route{"POST /datasets/{id}/data-request", service.ActFileDataRequest}, (*Console).fileDataRequest},
+	{Route{"POST /ledger/prune", service.ActPruneLedger}, (*Console).filePrune},
 }
 
 // Routes lists the console's routes (tests enumerate them).

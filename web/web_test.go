@@ -82,7 +82,7 @@ func TestCatalogs(t *testing.T) {
 	for _, n := range nav {
 		used[n.Key] = true
 	}
-	for _, k := range []string{"login.title", "run.title", "dataset.title", "request.title", "newrequest.title", "account.title", "log.title", "error.title", "cert.title", "handover.title", "handover.new", "review.title", "jobhist.title",
+	for _, k := range []string{"login.title", "run.title", "jobhist.title", "verify.title", "newrequest.here", "newrequest.on_dataset", "newrequest.on_handover", "newrequest.on_ledger", "newrequest.cli", "dataset.title", "request.title", "newrequest.title", "account.title", "log.title", "error.title", "cert.title", "handover.title", "handover.new", "review.title",
 		"login.change", "login.need_totp", "login.locked", "login.disabled", "login.invalid", "login.failed", "login.mismatch", "login.unavailable"} {
 		used[k] = true
 	}

@@ -138,9 +138,10 @@ covered: a rewritten or truncated ledger fails. Exit status 1 on any problem.`,
 
 	var q service.EventQuery
 	var since, until string
-	var asCSV bool
+	var asCSV, newestFirst bool
+	var before int64
 	logCmd := &cobra.Command{
-		Use:   "log --config FILE [--since T] [--until T] [--actor NAME] [--dataset ID] [--type PREFIX] [--purpose P] [--unit U] [--from N] [--limit N] [--json|--csv]",
+		Use:   "log --config FILE [--since T] [--until T] [--actor NAME] [--dataset ID] [--type PREFIX] [--purpose P] [--unit U] [--from N] [--newest-first [--before N]] [--limit N] [--json|--csv]",
 		Short: "Print ledger events, filtered by time, person, dataset, event type, purpose and unit",
 		Long: `log prints the ledger's events that match every filter given, in index order,
 from index --from on, at most --limit of them. When more may follow, it prints
@@ -148,7 +149,10 @@ the command for the next page on stderr. --since and --until take RFC 3339 times
 or local dates (YYYY-MM-DD; --until includes that whole day). --type matches a
 prefix of the event type (dataset. for every dataset event). --purpose matches
 the purpose in an event's details or dataset state; --unit the unit in its
-details. --json prints the events as a JSON array, --csv as CSV.`,
+details. --json prints the events as a JSON array, --csv as CSV.
+
+--newest-first lists the newest events first, down to --from; its next page is
+given with --before N (the events below index N).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if asJSON && asCSV {
@@ -162,6 +166,10 @@ details. --json prints the events as a JSON array, --csv as CSV.`,
 				return err
 			}
 			q.From, q.Limit = from, limit
+			if before != 0 && !newestFirst {
+				return usageError{errors.New("--before: only with --newest-first")}
+			}
+			q.Desc, q.Before = newestFirst, before
 			cl, err := g.client()
 			if err != nil {
 				return err
@@ -184,9 +192,12 @@ details. --json prints the events as a JSON array, --csv as CSV.`,
 			}
 			if page.Next != nil {
 				args := []string{"custodian audit log", "--from", strconv.FormatInt(*page.Next, 10), "--limit", strconv.Itoa(limit)}
+				if newestFirst {
+					args = []string{"custodian audit log", "--before", strconv.FormatInt(*page.Next, 10), "--limit", strconv.Itoa(limit)}
+				}
 				cmd.Flags().Visit(func(f *pflag.Flag) {
 					switch {
-					case f.Name == "from" || f.Name == "limit":
+					case f.Name == "limit", f.Name == "from" && !newestFirst, f.Name == "before":
 					case f.Value.Type() == "bool":
 						args = append(args, "--"+f.Name)
 					default:
@@ -200,6 +211,8 @@ details. --json prints the events as a JSON array, --csv as CSV.`,
 	}
 	logCmd.Flags().Int64Var(&from, "from", 0, "first event index to look at")
 	logCmd.Flags().IntVar(&limit, "limit", 1000, "at most this many events (1 to 100000)")
+	logCmd.Flags().BoolVar(&newestFirst, "newest-first", false, "list the newest events first (down to --from)")
+	logCmd.Flags().Int64Var(&before, "before", 0, "with --newest-first: only events below this index (the next page's start)")
 	logCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	logCmd.Flags().BoolVar(&asCSV, "csv", false, "print CSV")
 	logCmd.Flags().StringVar(&since, "since", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,6 +66,43 @@ func TestAuditorWorkbench(t *testing.T) {
 	if !strings.Contains(out, "next page: custodian audit log --from "+strconv.FormatInt(received[0].Index+1, 10)+" --limit 1") ||
 		!strings.Contains(out, "--type dataset.") || !strings.Contains(out, "--actor "+received[0].Actor) {
 		t.Errorf("next-page hint:\n%s", out)
+	}
+	// --newest-first: the same events, reversed, page after page with
+	// --before (the default order stays oldest first).
+	var newest []int64
+	args := []string{"audit", "log", "--type", "dataset.received", "--newest-first", "--limit", "1", "--json"}
+	for pages := 0; pages <= len(received); pages++ {
+		stdout, stderr, err := runSplit(t, append(args, "--config", cfgPath)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		var page []service.EventView
+		if err := json.Unmarshal([]byte(stdout), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			newest = append(newest, e.Index)
+		}
+		_, hint, ok := strings.Cut(stderr, "next page: custodian audit log ")
+		if !ok {
+			break
+		}
+		if !strings.HasPrefix(hint, "--before ") || !strings.Contains(hint, "--newest-first") || !strings.Contains(hint, "--type dataset.received") {
+			t.Fatalf("newest-first next-page hint: %s", hint)
+		}
+		next := strings.Fields(hint)[1]
+		args = []string{"audit", "log", "--type", "dataset.received", "--newest-first", "--limit", "1", "--json", "--before", next}
+	}
+	var oldest []int64
+	for _, e := range received {
+		oldest = append(oldest, e.Index)
+	}
+	slices.Reverse(oldest)
+	if !slices.Equal(newest, oldest) {
+		t.Errorf("--newest-first pages: %v, want %v", newest, oldest)
+	}
+	if _, err := runCLI(t, "audit", "log", "--before", "3", "--config", cfgPath); !errors.As(err, new(usageError)) {
+		t.Errorf("--before without --newest-first is a usage error: %v", err)
 	}
 	if out := run("audit", "log", "--csv", "--dataset", received[0].DatasetID, "--since", "2000-01-01"); !strings.HasPrefix(out, "index,time,actor,type,job,dataset_id,details\n") ||
 		!strings.Contains(out, ","+received[0].DatasetID+",") {
