@@ -93,7 +93,7 @@ func TestConsoleAccessibleEverywhere(t *testing.T) {
 					ids = append(ids, m[1])
 				}
 				for _, m := range linkRE.FindAllStringSubmatch(body, -1) {
-					next := strings.ReplaceAll(m[1], "&amp;", "&")
+					next, _, _ := strings.Cut(strings.ReplaceAll(m[1], "&amp;", "&"), "#")
 					if strings.HasPrefix(next, "/static/") {
 						continue
 					}

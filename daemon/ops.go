@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,8 @@ type ops struct {
 	mu      sync.Mutex
 	lastRun map[string]service.RunSummary
 	lastOK  map[string]time.Time
+	// recent are each job's last runs, newest first (service.RecentRuns).
+	recent map[string][]service.RunSummary
 }
 
 // checkpointEvery is how often the daily checkpoint mail is due; the
@@ -46,7 +49,8 @@ const maxRunScan = 200000
 // Open before the ledger is checked, so that a failed check at start is
 // notified too.
 func (d *Daemon) openOps() error {
-	o := &ops{d: d, started: time.Now(), lastRun: map[string]service.RunSummary{}, lastOK: map[string]time.Time{}}
+	o := &ops{d: d, started: time.Now(), lastRun: map[string]service.RunSummary{}, lastOK: map[string]time.Time{},
+		recent: map[string][]service.RunSummary{}}
 	n, err := notify.Open(d.Config.NotifyPath(), d.Config.Notify, notify.Options{Record: d.health.record, Log: d.Log})
 	if err != nil {
 		return err
@@ -94,7 +98,9 @@ func (o *ops) finished(res *transfer.RunResult) {
 		outcome = "failed"
 	}
 	o.mu.Lock()
-	o.lastRun[res.Job] = service.RunSummary{Finished: res.Finished, Outcome: outcome}
+	sum := service.RunSummary{Finished: res.Finished, Outcome: outcome, By: res.Actor, Files: len(res.Files), Skipped: res.Skipped}
+	o.lastRun[res.Job] = sum
+	o.recent[res.Job] = append([]service.RunSummary{sum}, o.recent[res.Job][:min(len(o.recent[res.Job]), service.RecentRuns-1)]...)
 	if outcome == "success" {
 		o.lastOK[res.Job] = res.Finished
 	}
@@ -160,8 +166,9 @@ func (o *ops) verifyFailed(check, summary, incident string) {
 	o.notify(notify.VerifyFailed, notify.VerifyFailedMessage(check, summary, incident, o.notifier.IncludeFileNames()))
 }
 
-// seedRuns finds each configured job's last run and last success on the
-// ledger, newest first, looking back at most maxRunScan events.
+// seedRuns finds each configured job's last run, last success and last
+// service.RecentRuns runs on the ledger, newest first, looking back at
+// most maxRunScan events.
 func (o *ops) seedRuns() error {
 	jobs := o.d.Runner.CurrentConfig().JobNames()
 	size, err := o.d.Ledger.Size()
@@ -171,7 +178,8 @@ func (o *ops) seedRuns() error {
 	want := len(jobs)
 	found, foundOK := 0, 0
 	const page = 1000
-	for end := size; end > 0 && end > size-maxRunScan && (found < want || foundOK < want); end -= page {
+	full := 0 // jobs with RecentRuns runs found
+	for end := size; end > 0 && end > size-maxRunScan && (found < want || foundOK < want || full < want); end -= page {
 		from := max(end-page, 0)
 		evs, err := o.d.Ledger.Events(from, int(end-from))
 		if err != nil {
@@ -183,13 +191,22 @@ func (o *ops) seedRuns() error {
 			if ev.Type != audit.EvJobFinished && ev.Type != audit.EvJobFailed {
 				continue
 			}
+			outcome := "success"
+			if ev.Type == audit.EvJobFailed {
+				outcome = "failed"
+			}
+			files, _ := strconv.Atoi(ev.Details["files"])
+			skipped, _ := strconv.Atoi(ev.Details["skipped"])
+			sum := service.RunSummary{Finished: ev.Time, Outcome: outcome, By: ev.Actor, Files: files, Skipped: skipped}
 			if _, ok := o.lastRun[ev.Job]; !ok {
-				outcome := "success"
-				if ev.Type == audit.EvJobFailed {
-					outcome = "failed"
-				}
-				o.lastRun[ev.Job] = service.RunSummary{Finished: ev.Time, Outcome: outcome}
+				o.lastRun[ev.Job] = sum
 				found++
+			}
+			if n := len(o.recent[ev.Job]); n < service.RecentRuns {
+				o.recent[ev.Job] = append(o.recent[ev.Job], sum)
+				if n+1 == service.RecentRuns && slices.Contains(jobs, ev.Job) {
+					full++
+				}
 			}
 			if _, ok := o.lastOK[ev.Job]; !ok && ev.Type == audit.EvJobFinished {
 				o.lastOK[ev.Job] = ev.Time
@@ -232,6 +249,10 @@ func (o *ops) status() service.DaemonStatus {
 		if t, ok := o.lastOK[j.Name]; ok {
 			t = t.UTC()
 			js.LastSuccess = &t
+		}
+		for _, r := range o.recent[j.Name] {
+			r.Finished = r.Finished.UTC()
+			js.Recent = append(js.Recent, r)
 		}
 		if p, err := o.d.Service.JobPause(j.Name); err == nil && p != nil {
 			js.Paused = p

@@ -142,6 +142,9 @@ type JobStatus struct {
 	// then from each run); LastSuccess the last without a failure.
 	LastRun     *RunSummary `json:"last_run,omitempty"`
 	LastSuccess *time.Time  `json:"last_success,omitempty"`
+	// Recent are the last runs that finished, newest first (at most
+	// RecentRuns; from the ledger at start, then from each run).
+	Recent []RunSummary `json:"recent,omitempty"`
 	// Paused says who paused the job, when and why, if it is paused.
 	Paused *Pause `json:"paused,omitempty"`
 }
@@ -150,7 +153,15 @@ type JobStatus struct {
 type RunSummary struct {
 	Finished time.Time `json:"finished"`
 	Outcome  string    `json:"outcome"` // success or failed
+	// By is who ran it (system:scheduler for a scheduled run); Files the
+	// files it took up, Skipped those already on the ledger.
+	By      string `json:"by,omitempty"`
+	Files   int    `json:"files"`
+	Skipped int    `json:"skipped"`
 }
+
+// RecentRuns is how many finished runs of each job Status lists.
+const RecentRuns = 10
 
 // Ledger states reported in Status.
 const (
