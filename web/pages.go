@@ -103,6 +103,7 @@ type homeData struct {
 	Held      service.DatasetPage
 	Quar      service.DatasetPage
 	Mine      []service.RequestView
+	Waiting   []service.RequestView // approved, for this person to carry out
 	Inbox     []service.RequestView
 	InboxKind map[string]int
 	Execute   []service.RequestView
@@ -110,6 +111,7 @@ type homeData struct {
 	Ledger    bool
 	CPSize    int64
 	Kept      *proof.Kept
+	Open      []service.Review // sampling reviews not closed yet
 }
 
 func (c *Console) home(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -163,6 +165,9 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a service.Actor) 
 			if c.svc.MayStep(a, q, service.StepExecute) {
 				d.Execute = append(d.Execute, q)
 			}
+			if act := service.CarriedOutBy(q.Kind); act != "" && c.svc.MayCarryOut(a, q, act) {
+				d.Waiting = append(d.Waiting, q)
+			}
 		}
 	}
 	if can(service.ActExecuteRequest) && can(service.ActReadAccounts) {
@@ -190,6 +195,17 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request, a service.Actor) 
 		if len(kept) > 0 {
 			k := kept[len(kept)-1]
 			d.Kept = &k
+		}
+		if can(service.ActReadReview) {
+			rs, err := c.svc.Reviews(ctx, a)
+			if err != nil {
+				return err
+			}
+			for _, rv := range rs {
+				if rv.Closed == nil {
+					d.Open = append(d.Open, rv)
+				}
+			}
 		}
 	}
 	c.render(w, http.StatusOK, "home", c.view(r, a, "nav.home", d))
