@@ -145,19 +145,8 @@ func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (Even
 		// A dataset's events are on its timeline: no scan of the log.
 		return s.searchTimeline(q, page)
 	}
-	keep := q.prefilter()
-	full := false
-	next, scanned, err := s.Ledger.ScanEvents(q.From, MaxScan, keep, func(ev audit.Event) bool {
-		if ctx.Err() != nil {
-			return false
-		}
-		if !q.match(&ev) {
-			return true
-		}
-		page.Events = append(page.Events, ViewEvent(ev))
-		full = len(page.Events) == q.Limit
-		return !full
-	})
+	visit, full := q.collect(ctx, &page)
+	next, scanned, err := s.Ledger.ScanEvents(q.From, MaxScan, q.prefilter(), visit)
 	if err != nil {
 		return EventPage{}, err
 	}
@@ -168,10 +157,27 @@ func (s *Service) SearchEvents(ctx context.Context, a Actor, q EventQuery) (Even
 	if n, err := s.Ledger.Size(); err == nil && next >= n {
 		return page, nil // the end
 	}
-	if full || scanned == MaxScan {
+	if *full || scanned == MaxScan {
 		page.Next = &next
 	}
 	return page, nil
+}
+
+// collect is a scan's visit for q: it puts each matching event on page
+// until the page holds q.Limit (then *full) or ctx ends.
+func (q EventQuery) collect(ctx context.Context, page *EventPage) (visit func(audit.Event) bool, full *bool) {
+	full = new(bool)
+	return func(ev audit.Event) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !q.match(&ev) {
+			return true
+		}
+		page.Events = append(page.Events, ViewEvent(ev))
+		*full = len(page.Events) == q.Limit
+		return !*full
+	}, full
 }
 
 // searchTimeline is SearchEvents for one dataset's events, read through

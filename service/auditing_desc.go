@@ -23,18 +23,8 @@ func (s *Service) searchDesc(ctx context.Context, q EventQuery, page EventPage) 
 	if q.Dataset != "" {
 		return s.searchTimelineDesc(q, page)
 	}
-	full := false
-	next, scanned, err := s.Ledger.ScanEventsDesc(q.Before, q.From, MaxScan, q.prefilter(), func(ev audit.Event) bool {
-		if ctx.Err() != nil {
-			return false
-		}
-		if !q.match(&ev) {
-			return true
-		}
-		page.Events = append(page.Events, ViewEvent(ev))
-		full = len(page.Events) == q.Limit
-		return !full
-	})
+	visit, full := q.collect(ctx, &page)
+	next, scanned, err := s.Ledger.ScanEventsDesc(q.Before, q.From, MaxScan, q.prefilter(), visit)
 	if err != nil {
 		return EventPage{}, err
 	}
@@ -42,7 +32,7 @@ func (s *Service) searchDesc(ctx context.Context, q EventQuery, page EventPage) 
 		return EventPage{}, err
 	}
 	page.Scanned = scanned
-	if (full || scanned == MaxScan) && next > q.From {
+	if (*full || scanned == MaxScan) && next > q.From {
 		page.Next = &next
 	}
 	return page, nil
