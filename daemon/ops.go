@@ -257,6 +257,7 @@ func (o *ops) status() service.DaemonStatus {
 		if p, err := o.d.Service.JobPause(j.Name); err == nil && p != nil {
 			js.Paused = p
 		}
+		js.Officer, js.OfficerProblem = j.Officer, o.d.Service.CustodianProblem(j.Officer)
 		st.Jobs = append(st.Jobs, js)
 	}
 	return st

@@ -78,7 +78,7 @@ func TestConsoleRecentRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := cf.login(t, "sue")
-	for lang, want := range map[string][]string{"zh-TW": {"最近執行紀錄", "<strong>失敗</strong>"}, "en": {"Recent runs", "<strong>failed</strong>"}} {
+	for lang, want := range map[string][]string{"zh-TW": {"最近執行紀錄", "<strong>失敗</strong>", "承辦人（保管人）: officer.a"}, "en": {"Recent runs", "<strong>failed</strong>", "Officer (custodian): officer.a"}} {
 		resp, body := cf.get(t, b, "/jobs?lang="+lang)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("jobs: %s", resp.Status)
@@ -88,5 +88,27 @@ func TestConsoleRecentRuns(t *testing.T) {
 				t.Errorf("%s: the jobs page lacks %q", lang, w)
 			}
 		}
+		if strings.Contains(body, `<p class="warn">`) {
+			t.Errorf("%s: a warning on the jobs page of a well-configured job", lang)
+		}
+	}
+}
+
+// TestStatusNamesTheOfficerProblem: status shows each job's officer, and
+// says so when that name cannot hold custody; the console's jobs page
+// shows the warning.
+func TestStatusNamesTheOfficerProblem(t *testing.T) {
+	f := newFixture(t, nil)
+	cl, _, stop := f.serve(t)
+	st, err := cl.Status(context.Background())
+	if err != nil || st.Daemon == nil || st.Daemon.Jobs[0].Officer != f.cfg.Jobs[0].Officer || st.Daemon.Jobs[0].OfficerProblem != "" {
+		t.Fatalf("status with a good officer: %+v %v", st.Daemon, err)
+	}
+	stop()
+	f.cfg.Jobs[0].Officer = "nobody"
+	cl, _, _ = f.serve(t)
+	st, err = cl.Status(context.Background())
+	if err != nil || st.Daemon == nil || !strings.Contains(st.Daemon.Jobs[0].OfficerProblem, "no account nobody") {
+		t.Fatalf("status with an unknown officer: %+v %v", st.Daemon, err)
 	}
 }

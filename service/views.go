@@ -147,6 +147,10 @@ type JobStatus struct {
 	Recent []RunSummary `json:"recent,omitempty"`
 	// Paused says who paused the job, when and why, if it is paused.
 	Paused *Pause `json:"paused,omitempty"`
+	// Officer is the job's custodian (jobs[].officer); OfficerProblem
+	// says why that name cannot hold custody (Service.CustodianProblem).
+	Officer        string `json:"officer,omitempty"`
+	OfficerProblem string `json:"officer_problem,omitempty"`
 }
 
 // RunSummary is a finished run.

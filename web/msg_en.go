@@ -98,6 +98,8 @@ var msgEN = map[string]string{
 	"job.files":                     "Files taken up",
 	"job.skipped":                   "Already on the ledger",
 	"job.no_runs":                   "No run has finished yet.",
+	"job.officer":                   "Officer (custodian)",
+	"job.officer_problem":           "This job's datasets are attributed to an officer who cannot hold custody:",
 	"job.outcome":                   "Outcome",
 	"jobhist.title":                 "Configuration history",
 	"jobhist.link":                  "Configuration history",

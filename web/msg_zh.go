@@ -98,6 +98,8 @@ var msgZH = map[string]string{
 	"job.files":                     "處理檔案數",
 	"job.skipped":                   "已在帳本中",
 	"job.no_runs":                   "尚無已完成的執行。",
+	"job.officer":                   "承辦人（保管人）",
+	"job.officer_problem":           "本作業資料集所歸屬的承辦人無法擔任保管人：",
 	"job.outcome":                   "結果",
 	"jobhist.title":                 "設定變更紀錄",
 	"jobhist.link":                  "設定變更紀錄",

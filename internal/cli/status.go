@@ -118,6 +118,9 @@ func printStatus(w io.Writer, st service.Status) {
 				fmt.Fprintf(w, "; PAUSED by %s since %s: %s", p.By, localTime(&p.At), p.Reason)
 			}
 			fmt.Fprintln(w)
+			if j.OfficerProblem != "" {
+				fmt.Fprintf(w, "  %-20s WARNING: officer %s: %s\n", "", j.Officer, j.OfficerProblem)
+			}
 		}
 	} else {
 		fmt.Fprintf(w, "Jobs:      %s\n", strings.Join(st.Jobs, ", "))
