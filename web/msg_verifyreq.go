@@ -63,7 +63,7 @@ var msgZH3 = map[string]string{
 	"datareq.file_export":      "申請匯出",
 	"datareq.emergency_help":   "為資料集法定目的以外之目的讀取；由機關首長核准。",
 	"datareq.file_emergency":   "申請緊急使用",
-	"datareq.exceptional_help": "讀取隔離或暫停中、完整性未經證明的資料；由主管核准。",
+	"datareq.exceptional_help": "讀取已隔離或暫緩、完整性未經證明的資料；由主管核准。",
 	"datareq.file_exceptional": "申請例外讀取",
 	"datareq.cli":              "本主控台不顯示任何紀錄內容：核准後的讀取或匯出，由申請人以命令列執行（custodian dataset read、custodian export run）。",
 	"datareq.run_export":       "核准後，由申請人執行：custodian export run %s --out FILE",

@@ -514,18 +514,27 @@ func (c *Console) fileRequest(w http.ResponseWriter, r *http.Request, a service.
 	for _, role := range f["roles"] {
 		spec.Roles = append(spec.Roles, accounts.Role(role))
 	}
+	var err error
 	if ref := strings.TrimSpace(f.Get("agreement")); ref != "" {
-		ends, err := day(f.Get("agreement_ends"), time.Local, 0)
-		if err != nil {
-			return err
+		var ends time.Time
+		if ends, err = day(f.Get("agreement_ends"), time.Local, 0); err == nil {
+			spec.Contractor = &accounts.Agreement{Reference: ref, Ends: ends}
 		}
-		spec.Contractor = &accounts.Agreement{Reference: ref, Ends: ends}
 	}
 	if spec.FullName != "" || spec.EmployeeID != "" || spec.Unit != "" || len(spec.Roles) > 0 || spec.Contractor != nil {
 		req.Account = spec
 	}
-	q, err := c.svc.FileAccountRequest(r.Context(), a, req)
+	var q service.RequestView
+	if err == nil {
+		q, err = c.svc.FileAccountRequest(r.Context(), a, req)
+	}
 	if err != nil {
+		if c.invalid(r, a, err) { // shown beside the form, with what was typed
+			d := newRequestOf(a)
+			d.FormError = &formError{Form: "account", Detail: service.ProblemOf(err).Detail, Values: f}
+			c.render(w, http.StatusBadRequest, "newrequest", c.view(r, a, "newrequest.title", d))
+			return nil
+		}
 		return err
 	}
 	seeOther(w, r, "/requests/"+url.PathEscape(q.ID), "filed")

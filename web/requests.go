@@ -40,6 +40,12 @@ func (e *formError) Value(f, name string) string {
 	return e.Values.Get(name)
 }
 
+// Has reports whether value was among what was typed (ticked) in field
+// name of form f, if f is the form shown again.
+func (e *formError) Has(f, name, value string) bool {
+	return e != nil && e.Form == f && slices.Contains(e.Values[name], value)
+}
+
 // invalid reports whether err is a form's mistake to show beside the form
 // (ErrInvalid); the console's failure hook is told of it like of any
 // failed request.
@@ -160,15 +166,22 @@ type kindPlace struct {
 }
 
 type newRequestData struct {
-	Kinds   []accounts.Kind // the account kinds of the form here
-	Roles   []accounts.Role
-	Account bool // the account form is shown
-	Places  []kindPlace
+	Kinds     []accounts.Kind // the account kinds of the form here
+	Roles     []accounts.Role
+	Account   bool // the account form is shown
+	Places    []kindPlace
+	FormError *formError // the account form shown again
 }
 
 // newRequest lists every kind of request with its form (account
 // requests) or the page it is filed on.
 func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, a service.Actor) error {
+	c.render(w, http.StatusOK, "newrequest", c.view(r, a, "newrequest.title", newRequestOf(a)))
+	return nil
+}
+
+// newRequestOf is the new-request page's data for a.
+func newRequestOf(a service.Actor) newRequestData {
 	may := func(act service.Action) bool { return a.Restricted == "" && service.Permits(a.Roles, act) }
 	d := newRequestData{
 		Kinds:   []accounts.Kind{accounts.KindAccountCreate, accounts.KindAccountChange, accounts.KindAccountDisable, accounts.KindUnlock},
@@ -192,6 +205,5 @@ func (c *Console) newRequest(w http.ResponseWriter, r *http.Request, a service.A
 		}
 		d.Places = append(d.Places, p)
 	}
-	c.render(w, http.StatusOK, "newrequest", c.view(r, a, "newrequest.title", d))
-	return nil
+	return d
 }
