@@ -415,7 +415,8 @@ func TestConsoleLogNewestFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	rowRE := regexp.MustCompile(`<tr><td>(\d+)</td>`)
-	nextRE := regexp.MustCompile(`<nav class="pager[^>]*><a href="([^"]+)">`)
+	nextRE := regexp.MustCompile(`<a id="page-next" href="([^"]+)">`)
+	firstRE := regexp.MustCompile(`<a id="page-first" href="([^"]+)">`)
 	walk := func(path string) []int64 {
 		t.Helper()
 		var got []int64
@@ -430,6 +431,10 @@ func TestConsoleLogNewestFirst(t *testing.T) {
 			for _, m := range rowRE.FindAllStringSubmatch(body, -1) {
 				i, _ := strconv.ParseInt(m[1], 10, 64)
 				got = append(got, i)
+			}
+			// A later page links the first one: the same search, no "from".
+			if f := firstRE.FindStringSubmatch(body); (f != nil) != (pages > 0) || (f != nil && strings.Contains(f[1], "from=")) {
+				t.Fatalf("%s (page %d): the first-page link is %v", path, pages+1, f)
 			}
 			path = ""
 			if m := nextRE.FindStringSubmatch(body); m != nil {

@@ -166,6 +166,7 @@ var msgEN = map[string]string{
 	"filter.until":                  "To date",
 	"filter.unit":                   "Unit",
 	"filter.apply":                  "Search",
+	"page.first":                    "First page",
 	"page.prev":                     "Previous page",
 	"page.next":                     "Next page",
 	"event.time":                    "Time",

@@ -166,6 +166,7 @@ var msgZH = map[string]string{
 	"filter.until":                  "迄日",
 	"filter.unit":                   "單位",
 	"filter.apply":                  "查詢",
+	"page.first":                    "第一頁",
 	"page.prev":                     "上一頁",
 	"page.next":                     "下一頁",
 	"event.time":                    "時間",

@@ -743,11 +743,12 @@ func (c *Console) checkpoint(w http.ResponseWriter, r *http.Request, a service.A
 }
 
 type logData struct {
-	Q    url.Values
-	Page service.EventPage
-	Next string
-	CSV  string
-	Desc bool // newest first (the default)
+	Q     url.Values
+	Page  service.EventPage
+	Next  string
+	First string // the search's first page, when this is a later one
+	CSV   string
+	Desc  bool // newest first (the default)
 }
 
 func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) error {
@@ -818,6 +819,9 @@ func (c *Console) log(w http.ResponseWriter, r *http.Request, a service.Actor) e
 		}
 		n.Set("from", strconv.FormatInt(next, 10))
 		d.Next = "/ledger/log?" + n.Encode()
+	}
+	if from >= 0 {
+		d.First = "/ledger/log?" + keep.Encode()
 	}
 	keep.Set("format", "csv")
 	if from >= 0 {
