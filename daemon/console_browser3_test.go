@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"custodian/internal/synth"
 )
 
 // TestConsoleCrossOriginInBrowser: a page of another origin on the same
@@ -20,6 +22,14 @@ func TestConsoleCrossOriginInBrowser(t *testing.T) {
 	chromium(t)
 	cf := newConsole(t, nil)
 	job := cf.cfg.Jobs[0].Name
+	// A run or two for the jobs page's recent runs (and its picture).
+	cf.put(t, synth.FileSpec{Name: "HR_1.txt", Options: synth.Options{Records: 20, Seed: 7}},
+		synth.FileSpec{Name: "HR_2.txt", Options: synth.Options{Records: 5, Seed: 8, TrailerDelta: 1}})
+	for range 2 {
+		if _, err := cf.as(t, "officer.a").Run(context.Background(), job, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	evil := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>prize</title><form method="post" action="%s/jobs/%s/pause">
@@ -30,7 +40,7 @@ func TestConsoleCrossOriginInBrowser(t *testing.T) {
 		t.Fatalf("both origins must be on 127.0.0.1 (the same site): %s %s", evil.URL, cf.base)
 	}
 	b, probs := newChrome(t)
-	if err := chromedp.Do(b, browserLogin(cf.base, "officer.a", cf.pw["officer.a"])); err != nil {
+	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 800), browserLogin(cf.base, "officer.a", cf.pw["officer.a"])); err != nil {
 		t.Fatalf("login: %v", err)
 	}
 	err := chromedp.Do(b,
@@ -67,6 +77,15 @@ func TestConsoleCrossOriginInBrowser(t *testing.T) {
 	if p, err := cf.d.Service.JobPause(job); err != nil || p == nil {
 		t.Fatalf("the console's own form did not pause the job: %v", err)
 	}
+	if err := chromedp.Do(b, chromedp.WaitVisible(chromedp.ID("h-recent"))); err != nil {
+		fail(t, b, "jobs page", err)
+	}
+	screenshot(t, b, "jobs")
+	err = chromedp.Do(b, chromedp.Navigate(cf.base+"/account"), chromedp.WaitVisible(chromedp.ID("h-sessions")))
+	if err != nil {
+		fail(t, b, "my account", err)
+	}
+	screenshot(t, b, "my-account")
 	if p := probs.get(); len(p) > 0 {
 		t.Errorf("the browser reported problems: %v", p)
 	}
