@@ -12,7 +12,7 @@ import (
 // TestConsoleHomeWaitingAndReviews: the home page shows each person what
 // was approved for them to carry out (the receiver of an approved
 // hand-over sees it; its approver and requester do not), and shows the
-// auditor the open sampling review.
+// auditor the open sampling review; the requests page filters by kind.
 func TestConsoleHomeWaitingAndReviews(t *testing.T) {
 	cf := newConsole(t, nil)
 	st := cf.lifecycle(t, true)
@@ -23,6 +23,12 @@ func TestConsoleHomeWaitingAndReviews(t *testing.T) {
 		if waiting != want {
 			t.Errorf("%s: the approved hand-over waits on the home page = %v, want %v", user, waiting, want)
 		}
+	}
+	// The requests page filters by kind.
+	_, list := cf.get(t, cf.login(t, "sue"), "/requests?kind=handover&lang=en")
+	if !strings.Contains(list, `href="/requests/`+st.Handover+`"`) || strings.Contains(list, `href="/requests/`+st.Pending+`"`) ||
+		!strings.Contains(list, `<option value="handover" selected>`) {
+		t.Errorf("the requests page filtered by hand-over:\n%s", list)
 	}
 	_, body := cf.get(t, cf.login(t, "auditor.a"), "/?lang=en")
 	i := strings.Index(body, `id="h-audit"`)

@@ -464,6 +464,8 @@ func (c *Console) repull(w http.ResponseWriter, r *http.Request, a service.Actor
 
 type requestsData struct {
 	Pending bool
+	Kind    string // the kind shown, "" for all
+	Kinds   []accounts.Kind
 	List    []service.RequestView
 }
 
@@ -473,7 +475,13 @@ func (c *Console) requests(w http.ResponseWriter, r *http.Request, a service.Act
 	if err != nil {
 		return err
 	}
-	c.render(w, http.StatusOK, "requests", c.view(r, a, "nav.requests", requestsData{Pending: pending, List: list}))
+	d := requestsData{Pending: pending, Kinds: accounts.Kinds}
+	if k := accounts.Kind(r.URL.Query().Get("kind")); slices.Contains(accounts.Kinds, k) {
+		d.Kind = string(k)
+		list = slices.DeleteFunc(list, func(q service.RequestView) bool { return q.Kind != k })
+	}
+	d.List = list
+	c.render(w, http.StatusOK, "requests", c.view(r, a, "nav.requests", d))
 	return nil
 }
 
