@@ -588,6 +588,19 @@ func (s *Service) actorOf(acct *accounts.Account, ls *liveSession) Actor {
 // trace; a token of an ended session (logged out, revoked, expired) is
 // refused and, as a stolen token may be, recorded.
 func (s *Service) Authenticate(o Origin, token string) (Actor, error) {
+	return s.authenticate(o, token, true)
+}
+
+// Peek is Authenticate for a request the person did not make: a progress
+// page that refreshes itself. The same checks apply, but the session's
+// idle clock does not restart, so a page left open still ends the
+// session at the idle limit (clause 五(三)), and its next refresh goes
+// to the login page.
+func (s *Service) Peek(o Origin, token string) (Actor, error) {
+	return s.authenticate(o, token, false)
+}
+
+func (s *Service) authenticate(o Origin, token string, use bool) (Actor, error) {
 	if token == "" {
 		return Actor{Origin: o}, fmt.Errorf("%w: no session; log in with `custodian login`", ErrUnauthenticated)
 	}
@@ -614,7 +627,9 @@ func (s *Service) Authenticate(o Origin, token string) (Actor, error) {
 		s.sess.mu.Unlock()
 		return Actor{Origin: o}, fmt.Errorf("%w: %v; log in again", ErrUnauthenticated, err)
 	}
-	ls.Touch(now)
+	if use {
+		ls.Touch(now)
+	}
 	snapshot := *ls
 	s.sess.mu.Unlock()
 	acct, err := s.account(snapshot.Username)
@@ -627,6 +642,7 @@ func (s *Service) Authenticate(o Origin, token string) (Actor, error) {
 	}
 	a := s.actorOf(acct, &snapshot)
 	a.Origin = o
+	a.IdleEnds = snapshot.LastSeen.Add(pol.Idle)
 	return a, nil
 }
 

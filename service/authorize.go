@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"custodian/accounts"
 )
@@ -22,6 +23,9 @@ type Actor struct {
 	// (ActSelf) and says why: a second factor must be enrolled first.
 	Restricted string `json:"restricted,omitempty"`
 	Session    string `json:"session,omitempty"` // the session's ID (a prefix of its token's hash)
+	// IdleEnds is when the session ends unless it is used again (set by
+	// Authenticate and Peek; the console's pages blank themselves then).
+	IdleEnds time.Time `json:"-"`
 
 	Origin
 }

@@ -79,3 +79,46 @@ func TestSessionsListAndRevoke(t *testing.T) {
 		t.Fatalf("after revoking: %+v", mine)
 	}
 }
+
+// TestPeekDoesNotKeepASessionAlive (clause 五(三)): a page that refreshes
+// itself checks the session with Peek, which does not restart the idle
+// clock: the session still ends at the idle limit from the person's last
+// own request, and IdleEnds says when.
+func TestPeekDoesNotKeepASessionAlive(t *testing.T) {
+	p := newPeople(t)
+	s := p.s
+	res, err := p.login("sue", goodPassword, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Authenticate(Origin{}, res.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := s.policy().Idle
+	if want := p.clk.now().Add(idle); !a.IdleEnds.Equal(want) {
+		t.Fatalf("IdleEnds %v, want %v", a.IdleEnds, want)
+	}
+	for range 4 { // refreshes within the limit: allowed, and nothing moves
+		p.clk.advance(idle / 5)
+		pa, err := s.Peek(Origin{}, res.Token)
+		if err != nil {
+			t.Fatalf("a refresh within the idle limit: %v", err)
+		}
+		if !pa.IdleEnds.Equal(a.IdleEnds) {
+			t.Fatalf("a refresh moved the idle end from %v to %v", a.IdleEnds, pa.IdleEnds)
+		}
+	}
+	p.clk.advance(idle / 5)
+	if _, err := s.Peek(Origin{}, res.Token); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("refreshes kept the session past the idle limit: %v", err)
+	}
+	// The person's own use does restart the clock.
+	res, _ = p.login("sue", goodPassword, "")
+	for range 6 {
+		p.clk.advance(idle / 5)
+		if _, err := s.Authenticate(Origin{}, res.Token); err != nil {
+			t.Fatalf("used steadily: %v", err)
+		}
+	}
+}

@@ -28,6 +28,9 @@ type verifySvc struct {
 func (f *verifySvc) Authenticate(o service.Origin, token string) (service.Actor, error) {
 	return service.Actor{Name: token, Roles: []accounts.Role{accounts.RoleAuditor}}, nil
 }
+func (f *verifySvc) Peek(o service.Origin, token string) (service.Actor, error) {
+	return f.Authenticate(o, token)
+}
 func (f *verifySvc) Allow(service.Actor, service.Action, string) error { return nil }
 func (f *verifySvc) IdleLimit() time.Duration                          { return time.Minute }
 func (f *verifySvc) VerifyLedger(ctx context.Context, a service.Actor, opts audit.VerifyOptions) (*audit.Report, error) {
@@ -69,7 +72,7 @@ func TestVerifyProgressPage(t *testing.T) {
 	svc.progress <- [2]int64{250_000, 1_000_000}
 	svc.progress <- [2]int64{500_000, 1_000_000} // the first has been stored once the second is taken
 	body := readBody(t, do(http.MethodGet, loc, "ann"))
-	for _, want := range []string{`<meta http-equiv="refresh" content="2">`, `<progress id="verify-progress" max="1000000" value="`, "of 1000000 events", Message("en", "verify.running")} {
+	for _, want := range []string{`<meta http-equiv="refresh" content="2; url=/ledger/verify/`, `?auto=1">`, `<progress id="verify-progress" max="1000000" value="`, "of 1000000 events", Message("en", "verify.running")} {
 		if !strings.Contains(body, want) {
 			t.Errorf("running page lacks %q:\n%s", want, body)
 		}
@@ -145,5 +148,46 @@ func TestVerificationsBounded(t *testing.T) {
 	}
 	if vs.running("ann") != running {
 		t.Fatal("ann's running verification is not found")
+	}
+}
+
+// peekSvc tells which of Authenticate and Peek a request used.
+type peekSvc struct {
+	verifySvc
+	used []string
+}
+
+func (f *peekSvc) Authenticate(o service.Origin, token string) (service.Actor, error) {
+	f.used = append(f.used, "authenticate")
+	return f.verifySvc.Authenticate(o, token)
+}
+func (f *peekSvc) Peek(o service.Origin, token string) (service.Actor, error) {
+	f.used = append(f.used, "peek")
+	return f.verifySvc.Authenticate(o, token)
+}
+
+// TestSelfRefreshIsNotUse (clause 五(三)): a progress page's own refresh
+// (GET ?auto=1, the URL its meta refresh names) is checked with
+// Service.Peek, which does not keep the session alive; a person's own
+// GET or POST uses Authenticate.
+func TestSelfRefreshIsNotUse(t *testing.T) {
+	svc := &peekSvc{}
+	h := New(svc, Options{}).Handler()
+	for _, c := range []struct{ method, path, want string }{
+		{http.MethodGet, "/ledger/verify/nope?auto=1", "peek"},
+		{http.MethodGet, "/ledger/verify/nope", "authenticate"},
+		{http.MethodPost, "/logout?auto=1", "authenticate"},
+	} {
+		svc.used = nil
+		r := httptest.NewRequest(c.method, "https://console.test"+c.path, nil)
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		r.AddCookie(&http.Cookie{Name: CookieName, Value: "ann"})
+		func() {
+			defer func() { _ = recover() }() // the fake has no Logout; only the check matters
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}()
+		if len(svc.used) == 0 || svc.used[0] != c.want {
+			t.Errorf("%s %s used %v, want %s", c.method, c.path, svc.used, c.want)
+		}
 	}
 }

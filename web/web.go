@@ -39,6 +39,7 @@ type Service interface {
 
 	Login(ctx context.Context, o service.Origin, req service.LoginRequest) (service.LoginResult, error)
 	Authenticate(o service.Origin, token string) (service.Actor, error)
+	Peek(o service.Origin, token string) (service.Actor, error)
 	Logout(ctx context.Context, a service.Actor, token string) error
 	Sessions(ctx context.Context, a service.Actor) ([]service.SessionView, error)
 	RevokeSession(ctx context.Context, a service.Actor, id string) error
@@ -329,7 +330,11 @@ func token(r *http.Request) string {
 // behind the cookie and allows the route's action before the page runs.
 func (c *Console) authed(rt route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		a, err := c.svc.Authenticate(origin(r), token(r))
+		auth := c.svc.Authenticate
+		if r.Method == http.MethodGet && r.URL.Query().Get("auto") == "1" {
+			auth = c.svc.Peek // a page refreshing itself is not the person's use
+		}
+		a, err := auth(origin(r), token(r))
 		if err != nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login?m=ended&next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -368,6 +373,9 @@ func (c *Console) view(r *http.Request, a service.Actor, title string, data any)
 	v := &view{L: c.lang(r), Me: a, Path: r.URL.Path, Title: title, Data: data, Msg: msgKey(r.URL.Query().Get("m"))}
 	if a.Name != "" {
 		v.IdleMS = c.svc.IdleLimit().Milliseconds()
+		if !a.IdleEnds.IsZero() { // what is left of it (less after self-refreshes)
+			v.IdleMS = max(0, time.Until(a.IdleEnds).Milliseconds())
+		}
 		for _, n := range nav {
 			if a.Restricted != "" && n.Action != service.ActSelf {
 				continue
