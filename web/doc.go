@@ -48,7 +48,11 @@
 //     the daemon, not to the request: it is started by a POST, and its
 //     page, its starter's only, polls (meta refresh, no script) until it
 //     ends; a verification's page shows a <progress> of the events
-//     checked, then the report (verify.go).
+//     checked, then the report (verify.go). The refresh asks for the
+//     page with ?auto=1, checked with Service.Peek: a page refreshing
+//     itself is not the person's use and does not keep the session alive;
+//     each page's idle timer is what is left of the session
+//     (Actor.IdleEnds), not a fresh idle limit.
 //   - Every kind of request can be filed (requests.go): account requests
 //     on /requests/new, which lists every kind and where it is filed;
 //     destruction, export, emergency use and exceptional read on a
