@@ -249,8 +249,14 @@ func TestConsoleLifecyclePagesInBothLanguages(t *testing.T) {
 	if resp := cf.post(t, otto, "/handovers/"+st.Handover+"/accept", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("accept: %s", resp.Status)
 	}
-	if _, body := cf.get(t, otto, "/handovers/"+st.Handover); !strings.Contains(body, "Otto Officer (otto)") || strings.Contains(body, `id="accept"`) {
+	_, body = cf.get(t, otto, "/handovers/"+st.Handover)
+	if !strings.Contains(body, "Otto Officer (otto)") || strings.Contains(body, `id="accept"`) {
 		t.Error("after acceptance the inventory names the receiver and offers no second acceptance")
+	}
+	// The configuration still names officer.a for the job: the page says
+	// which jobs to change.
+	if !strings.Contains(body, `id="handover-jobs"`) || !strings.Contains(body, cf.cfg.Jobs[0].Name) {
+		t.Error("after acceptance the page must name the jobs whose officer is still the giver")
 	}
 }
 
