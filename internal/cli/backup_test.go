@@ -67,7 +67,8 @@ func TestBackupVerifyRestoreCLI(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.ID == "" || res.ID == id || res.ObjectsCopied != 0 {
 		t.Fatalf("second backup --json: %v\n%s", err, out)
 	}
-	if out, err := runCLI(t, "doctor", "--config", cfgPath, "--json"); !strings.Contains(out, `"check": "permissions"`) || !strings.Contains(out, res.ID) {
+	if out, err := runCLI(t, "doctor", "--config", cfgPath, "--json"); !strings.Contains(out, `"check": "permissions"`) || !strings.Contains(out, res.ID) ||
+		!strings.Contains(out, `"check": "job officers"`) {
 		t.Fatalf("doctor with the daemon running: %v\n%s", err, out)
 	}
 	stopDaemon()

@@ -25,6 +25,8 @@ it. Run it as the service account. Each finding is ok, warn or fail:
   clock                time synchronisation (timedatectl, systemd-timesyncd)
   ledger verification  the age of data_dir/verified.checkpoint
   backup               the age of the last backup (data_dir/last-backup.json)
+  job officers         each job's officer is an active officer or contractor
+                       account of the unit (asked of the running daemon)
   source NAME          the host key is pinned in known_hosts; with --reach, its
                        SSH server answers (doctor dials only the configured
                        source addresses)
@@ -41,7 +43,7 @@ daemon's API. Exit status 1 on any failure.`,
 			if err != nil {
 				return err
 			}
-			fs := doctor.Run(cmd.Context(), doctor.Options{Config: cfg, Reach: reach, Datasets: cl.Datasets})
+			fs := doctor.Run(cmd.Context(), doctor.Options{Config: cfg, Reach: reach, Datasets: cl.Datasets, Status: cl.Status})
 			if asJSON {
 				if err := writeJSON(g.stdout, fs); err != nil {
 					return err

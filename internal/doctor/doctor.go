@@ -73,6 +73,9 @@ type Options struct {
 	// Datasets, if set, lists the datasets (the daemon's API when it
 	// runs); otherwise the ledger is opened read-only.
 	Datasets func(ctx context.Context) ([]service.DatasetView, error)
+	// Status, if set, is the daemon's status (its API): each job's officer
+	// and whether that name can hold custody.
+	Status func(ctx context.Context) (service.Status, error)
 	// Timedatectl is the command run to read the clock's synchronisation
 	// ("" means "timedatectl"; tests give a missing one).
 	Timedatectl string
@@ -102,7 +105,7 @@ func Run(ctx context.Context, o Options) []Finding {
 	var out []Finding
 	for _, check := range []func(context.Context, *Options) []Finding{
 		checkPermissions, checkAccounts, checkEncryption, checkSpace, checkClock,
-		checkVerification, checkBackup, checkSources, checkTLS,
+		checkVerification, checkBackup, checkSources, checkTLS, checkOfficers,
 	} {
 		out = append(out, check(ctx, &o)...)
 	}
@@ -353,6 +356,34 @@ func checkSpace(ctx context.Context, o *Options) []Finding {
 		return []Finding{{"free space", Warn, msg, fix}}
 	}
 	return []Finding{{"free space", OK, msg, ""}}
+}
+
+// checkOfficers reports each job whose officer (the custodian of its
+// datasets) is not an active officer or contractor account of the unit,
+// as the daemon's status says (accounts are the daemon's to read).
+func checkOfficers(ctx context.Context, o *Options) []Finding {
+	if o.Status == nil {
+		return nil
+	}
+	st, err := o.Status(ctx)
+	if err != nil || st.Daemon == nil {
+		why := "the daemon did not answer"
+		if err != nil {
+			why += ": " + err.Error()
+		}
+		return []Finding{{"job officers", OK, "not checked: " + why, ""}}
+	}
+	var out []Finding
+	for _, j := range st.Daemon.Jobs {
+		if j.OfficerProblem != "" {
+			out = append(out, Finding{"job " + j.Name, Warn, fmt.Sprintf("officer %q: %s", j.Officer, j.OfficerProblem),
+				"edit jobs[].officer in the configuration, then reload (systemctl reload custodian)"})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, Finding{"job officers", OK, fmt.Sprintf("every job's officer (%d jobs) is an active officer or contractor account of the unit", len(st.Daemon.Jobs)), ""})
+	}
+	return out
 }
 
 func checkClock(ctx context.Context, o *Options) []Finding {

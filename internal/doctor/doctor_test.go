@@ -13,6 +13,7 @@ import (
 	"custodian/configs"
 	"custodian/daemon"
 	"custodian/internal/sftpd/sftpdtest"
+	"custodian/service"
 )
 
 // install creates an installation whose one source is an in-process SFTP
@@ -167,3 +168,35 @@ func TestDoctorWithDaemonHoldingLedger(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDoctorJobOfficers: a job whose officer cannot hold custody (as the
+// daemon's status says) is a warning with its fix; good officers are one
+// OK line; a daemon that does not answer leaves the check undone, not
+// failed.
+func TestDoctorJobOfficers(t *testing.T) {
+	cfg, _ := install(t)
+	status := func(jobs ...service.JobStatus) func(context.Context) (service.Status, error) {
+		return func(context.Context) (service.Status, error) {
+			return service.Status{Daemon: &service.DaemonStatus{Jobs: jobs}}, nil
+		}
+	}
+	fs := Run(context.Background(), Options{Config: cfg, Root: t.TempDir(), Status: status(
+		service.JobStatus{Name: "extract", Officer: "olga"},
+		service.JobStatus{Name: "changes", Officer: "nobody", OfficerProblem: "no account nobody: create it"})})
+	if got := find(fs, "job changes"); len(got) != 1 || got[0].Severity != Warn || !strings.Contains(got[0].Message, "nobody") || got[0].Fix == "" {
+		t.Fatalf("a bad officer: %+v", got)
+	}
+	if got := find(fs, "job extract"); len(got) != 0 {
+		t.Fatalf("a good officer reported: %+v", got)
+	}
+	fs = Run(context.Background(), Options{Config: cfg, Root: t.TempDir(), Status: status(service.JobStatus{Name: "extract", Officer: "olga"})})
+	if got := find(fs, "job officers"); len(got) != 1 || got[0].Severity != OK {
+		t.Fatalf("good officers: %+v", got)
+	}
+	fs = Run(context.Background(), Options{Config: cfg, Root: t.TempDir(), Status: func(context.Context) (service.Status, error) {
+		return service.Status{}, daemon.ErrNotRunning
+	}})
+	if got := find(fs, "job officers"); len(got) != 1 || got[0].Severity != OK || !strings.Contains(got[0].Message, "not checked") {
+		t.Fatalf("no daemon: %+v", got)
+	}
+}
