@@ -25,9 +25,15 @@ import (
 // and logs it in on the socket; cf.pw holds the password for the console.
 func (f *fixture) addPerson(t *testing.T, user, fullName string, role accounts.Role) *Client {
 	t.Helper()
+	return f.addPersonIn(t, user, fullName, "test-unit", role)
+}
+
+// addPersonIn is addPerson for a person of the given unit.
+func (f *fixture) addPersonIn(t *testing.T, user, fullName, unit string, role accounts.Role) *Client {
+	t.Helper()
 	ctx := context.Background()
 	q, err := f.as(t, "adam").FileAccountRequest(ctx, service.AccountRequest{Kind: accounts.KindAccountCreate, Username: user,
-		Account: &accounts.AccountSpec{FullName: fullName, EmployeeID: "E-" + user, Unit: "test-unit", Roles: []accounts.Role{role}},
+		Account: &accounts.AccountSpec{FullName: fullName, EmployeeID: "E-" + user, Unit: unit, Roles: []accounts.Role{role}},
 		Reason:  "a second " + string(role)})
 	if err != nil {
 		t.Fatal(err)

@@ -26,27 +26,7 @@ import (
 // logs them in: a destruction needs two.
 func (f *fixture) addSupervisor(t *testing.T, user string) *Client {
 	t.Helper()
-	ctx := context.Background()
-	q, err := f.as(t, "adam").FileAccountRequest(ctx, service.AccountRequest{Kind: accounts.KindAccountCreate, Username: user,
-		Account: &accounts.AccountSpec{FullName: "Sam Supervisor", EmployeeID: "E-" + user, Roles: []accounts.Role{accounts.RoleSupervisor}},
-		Reason:  "second supervisor for destructions"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.as(t, "sue").Approve(ctx, q.ID, "appointment letter seen"); err != nil {
-		t.Fatal(err)
-	}
-	x, err := f.as(t, "adam").ExecuteRequest(ctx, q.ID)
-	if err != nil || x.Issued == nil {
-		t.Fatalf("%+v %v", x, err)
-	}
-	res, err := NewClient(f.cfg.SocketPath()).Login(ctx, service.LoginRequest{Username: user, Password: x.Issued.Password, NewPassword: "Test-Password-SA9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := NewClient(f.cfg.SocketPath()).WithToken(res.Token)
-	f.clients[user] = cl
-	return cl
+	return f.addPerson(t, user, "Sam Supervisor", accounts.RoleSupervisor)
 }
 
 // scanTree reports the files under dir that contain needle.

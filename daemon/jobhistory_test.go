@@ -141,29 +141,10 @@ jobs:
 	}
 }
 
-// addPersonOf makes an officer of another unit (as addPerson does, with
-// the unit given).
+// addPersonOf makes an officer of another unit.
 func (f *fixture) addPersonOf(t *testing.T, user, unit string) {
 	t.Helper()
-	ctx := context.Background()
-	q, err := f.as(t, "adam").FileAccountRequest(ctx, service.AccountRequest{Kind: accounts.KindAccountCreate, Username: user,
-		Account: &accounts.AccountSpec{FullName: "Other Officer", EmployeeID: "E-" + user, Unit: unit, Roles: []accounts.Role{accounts.RoleOfficer}},
-		Reason:  "an officer of another unit"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.as(t, "sue").Approve(ctx, q.ID, "appointment letter seen"); err != nil {
-		t.Fatal(err)
-	}
-	x, err := f.as(t, "adam").ExecuteRequest(ctx, q.ID)
-	if err != nil || x.Issued == nil {
-		t.Fatalf("%+v %v", x, err)
-	}
-	pw := "Test-Password-" + strings.ToUpper(user[:2]) + "7"
-	if _, err := NewClient(f.cfg.SocketPath()).Login(ctx, service.LoginRequest{Username: user, Password: x.Issued.Password, NewPassword: pw}); err != nil {
-		t.Fatal(err)
-	}
-	f.pw[user] = pw
+	f.addPersonIn(t, user, "Other Officer", unit, accounts.RoleOfficer)
 }
 
 // TestConsoleJobHistory: the jobs page links each job's history for those
