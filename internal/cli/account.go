@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -426,11 +427,19 @@ requester can never approve. A request expires after 7 days and executes once;
 each step is a ledger event.`,
 	}
 	var asJSON, pending bool
+	var kind string
 	list := &cobra.Command{
-		Use:   "list [--pending] [--json]",
+		Use:   "list [--pending] [--kind KIND] [--json]",
 		Short: "List requests, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if kind != "" && !slices.Contains(accounts.Kinds, accounts.Kind(kind)) {
+				var names []string
+				for _, k := range accounts.Kinds {
+					names = append(names, string(k))
+				}
+				return usageError{fmt.Errorf("--kind %q: not a kind of request; use one of %s", kind, strings.Join(names, ", "))}
+			}
 			cl, err := g.client()
 			if err != nil {
 				return err
@@ -438,6 +447,12 @@ each step is a ledger event.`,
 			l, err := cl.Requests(cmd.Context(), pending)
 			if err != nil {
 				return err
+			}
+			if kind != "" {
+				l = slices.DeleteFunc(l, func(q service.RequestView) bool { return string(q.Kind) != kind })
+			}
+			if l == nil {
+				l = []service.RequestView{}
 			}
 			if asJSON {
 				return printJSON(g.stdout, l)
@@ -452,6 +467,7 @@ each step is a ledger event.`,
 		},
 	}
 	list.Flags().BoolVar(&pending, "pending", false, "only requests still waiting for approval or execution")
+	list.Flags().StringVar(&kind, "kind", "", "only requests of this kind (account-create, destruction, export, handover, …)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	var showJSON bool
 	show := &cobra.Command{

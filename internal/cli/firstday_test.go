@@ -169,6 +169,15 @@ jobs:
 	if out, err := runCLI(t, "request", "list", "--config", cfg, "--json"); err != nil || !strings.Contains(out, `"state": "executed"`) {
 		t.Fatalf("request list: %v\n%s", err, out)
 	}
+	if out, err := runCLI(t, "request", "list", "--config", cfg, "--kind", "account-create", "--json"); err != nil || !strings.Contains(out, reqID) {
+		t.Fatalf("request list --kind account-create: %v\n%s", err, out)
+	}
+	if out, err := runCLI(t, "request", "list", "--config", cfg, "--kind", "destruction", "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("request list --kind destruction (none filed): %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "request", "list", "--config", cfg, "--kind", "nonsense"); exitCode(err) != 2 {
+		t.Fatalf("request list --kind nonsense: exit %d (%v)", exitCode(err), err)
+	}
 	if _, err := runCLI(t, "request", "execute", reqID, "--config", cfg); exitCode(err) != exitFailure {
 		t.Fatalf("a request executes once: exit %d: %v", exitCode(err), err)
 	}
