@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -355,18 +356,21 @@ func TestConsoleAuditorInBrowser(t *testing.T) {
 	if err := chromedp.Do(b, chromedp.Click(chromedp.CSS(`a[href^="/ledger/proofs/"]`))); err != nil {
 		fail(t, b, "download", err)
 	}
-	var file string
+	// The browser may show the file under its name before the last byte
+	// is written: wait until it holds a whole JSON document.
+	var data []byte
 	waitFor(t, "the proof download", func() bool {
 		m, _ := filepath.Glob(filepath.Join(dir, "inclusion-*.json"))
-		if len(m) == 1 {
-			file = m[0]
+		if len(m) != 1 {
+			return false
 		}
-		return file != ""
+		b, err := os.ReadFile(m[0])
+		if err != nil || !json.Valid(b) {
+			return false
+		}
+		data = b
+		return true
 	})
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, vkey, err := cf.as(t, "auditor.a").Checkpoint(context.Background())
 	if err != nil {
 		t.Fatal(err)
