@@ -109,12 +109,8 @@ func CheckArchive(data []byte, opts Options) (*ArchiveResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(canon, data) {
-		at := 0
-		for at < len(canon) && at < len(data) && canon[at] == data[at] {
-			at++
-		}
-		return nil, fmt.Errorf("%w: the file is not in the form custodian writes (it differs at byte %d): it was changed after it was written", ErrInvalid, at)
+	if err := sameBytes(canon, data); err != nil {
+		return nil, err
 	}
 	key, trusted, err := trustedKey(a.VerifierKey, opts)
 	if err != nil {

@@ -132,14 +132,24 @@ func Decode(data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(canon, data) {
-		at := 0
-		for at < len(canon) && at < len(data) && canon[at] == data[at] {
-			at++
-		}
-		return nil, fmt.Errorf("%w: the file is not in the form custodian writes (it differs at byte %d): it was changed after it was written", ErrInvalid, at)
+	if err := sameBytes(canon, data); err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// sameBytes refuses a file that is not byte for byte the canonical form
+// of what it decodes to: a proof or an archive changed after it was
+// written, even where the change would not alter its meaning.
+func sameBytes(canon, data []byte) error {
+	if bytes.Equal(canon, data) {
+		return nil
+	}
+	at := 0
+	for at < len(canon) && at < len(data) && canon[at] == data[at] {
+		at++
+	}
+	return fmt.Errorf("%w: the file is not in the form custodian writes (it differs at byte %d): it was changed after it was written", ErrInvalid, at)
 }
 
 // ParseVerifierKey parses a note verifier key and requires its canonical

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -126,18 +125,9 @@ func (s *Service) RunExport(ctx context.Context, a Actor, id string, w io.Writer
 	if err != nil {
 		fail = err
 	} else {
-		plain := sha256.New()
-		n, err := io.Copy(aw, io.TeeReader(ctxReader{ctx, rc}, plain))
-		if cerr := aw.Close(); err == nil {
-			err = cerr
-		}
-		switch {
-		case err != nil:
-			fail = fmt.Errorf("stream cut after %d plaintext bytes: %w", n, err)
-		case n != d.Size:
-			fail = fmt.Errorf("the object held %d bytes, the ledger says %d", n, d.Size)
-		case hex.EncodeToString(plain.Sum(nil)) != d.SHA256:
-			fail = errors.New("the object's SHA-256 differs from the ledger's")
+		fail = copyChecked(ctx, aw, rc, d.Size, d.SHA256, nil)
+		if cerr := aw.Close(); fail == nil && cerr != nil {
+			fail = fmt.Errorf("finishing the age stream: %w", cerr)
 		}
 	}
 	res.Bytes, res.SHA256, res.Outcome = out.n, hex.EncodeToString(out.sum.Sum(nil)), OutcomeComplete

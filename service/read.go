@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
@@ -142,11 +143,8 @@ func refusalWithout(k accounts.Kind, d audit.Dataset, purpose string) error {
 // deliver writes to w and hashes and counts what w took.
 type deliver struct {
 	w   io.Writer
-	sum interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
-	n int64
+	sum hash.Hash
+	n   int64
 }
 
 func (d *deliver) Write(p []byte) (int, error) {
@@ -154,6 +152,30 @@ func (d *deliver) Write(p []byte) (int, error) {
 	d.sum.Write(p[:n])
 	d.n += int64(n)
 	return n, err
+}
+
+// copyChecked copies a dataset's plaintext from the vault (src) to dst,
+// stopping when ctx ends, and says why what went through is not the
+// dataset the ledger records: cut short, another size, another SHA-256.
+// plain, if set, is a digest that dst already takes of exactly these
+// bytes (a read delivers the plaintext itself); otherwise one is taken
+// on the way (an export delivers ciphertext).
+func copyChecked(ctx context.Context, dst io.Writer, src io.Reader, size int64, sha string, plain hash.Hash) error {
+	in := io.Reader(ctxReader{ctx, src})
+	if plain == nil {
+		plain = sha256.New()
+		in = io.TeeReader(in, plain)
+	}
+	n, err := io.Copy(dst, in)
+	switch {
+	case err != nil:
+		return fmt.Errorf("stream cut after %d plaintext bytes: %w", n, err)
+	case n != size:
+		return fmt.Errorf("the object held %d bytes, the ledger says %d", n, size)
+	case hex.EncodeToString(plain.Sum(nil)) != sha:
+		return errors.New("the object's SHA-256 differs from the ledger's")
+	}
+	return nil
 }
 
 // ReadDataset streams dataset id's received bytes to w, checking their
@@ -220,17 +242,9 @@ func (s *Service) ReadDataset(ctx context.Context, a Actor, id string, req ReadR
 	if err != nil {
 		fail = fmt.Errorf("opening the vault object: %w", err)
 	} else {
-		plain := sha256.New()
-		n, err := io.Copy(out, io.TeeReader(ctxReader{ctx, rc}, plain))
+		// What is delivered is the plaintext: out's digest checks it.
+		fail = copyChecked(ctx, out, rc, d.Size, d.SHA256, out.sum)
 		rc.Close()
-		switch {
-		case err != nil:
-			fail = fmt.Errorf("stream cut after %d bytes: %w", n, err)
-		case n != d.Size:
-			fail = fmt.Errorf("the object held %d bytes, the ledger says %d", n, d.Size)
-		case hex.EncodeToString(plain.Sum(nil)) != d.SHA256:
-			fail = errors.New("the object's SHA-256 differs from the ledger's")
-		}
 	}
 	res.Bytes, res.SHA256, res.Outcome = out.n, hex.EncodeToString(out.sum.Sum(nil)), OutcomeComplete
 	if fail != nil {

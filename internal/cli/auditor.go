@@ -221,11 +221,7 @@ A checkpoint cosigned by an auditor needs that auditor's --cosigner-key.`,
 			}
 			r, err := proof.Check(data, opts)
 			if err != nil {
-				if asJSON {
-					_ = writeJSON(g.stdout, map[string]any{"ok": false, "error": err.Error()})
-				}
-				fmt.Fprintf(g.stderr, "proof FAILED: %v\n", err)
-				return errFailed
+				return g.checkFailed("proof", asJSON, err)
 			}
 			if asJSON {
 				return writeJSON(g.stdout, checkResultJSON(r))
@@ -513,6 +509,16 @@ any of them: custodian audit prove INDEX --out FILE.`,
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the events as JSON")
 	return c
+}
+
+// checkFailed reports an offline check that failed: on stderr, and with
+// --json as {"ok": false, "error": ...} on stdout; exit 1.
+func (g *globals) checkFailed(what string, asJSON bool, err error) error {
+	if asJSON {
+		_ = writeJSON(g.stdout, map[string]any{"ok": false, "error": err.Error()})
+	}
+	fmt.Fprintf(g.stderr, "%s FAILED: %v\n", what, err)
+	return errFailed
 }
 
 // checkOptions are the keys an offline check trusts: --verifier-key and

@@ -519,11 +519,7 @@ index dated before the archive's date. Any changed byte fails (exit 1). Give
 			}
 			r, err := proof.CheckArchive(data, opts)
 			if err != nil {
-				if asJSON {
-					_ = writeJSON(g.stdout, map[string]any{"ok": false, "error": err.Error()})
-				}
-				fmt.Fprintf(g.stderr, "archive FAILED: %v\n", err)
-				return errFailed
+				return g.checkFailed("archive", asJSON, err)
 			}
 			if asJSON {
 				return writeJSON(g.stdout, map[string]any{"ok": true, "count": r.Count, "before": r.Before, "tree_size": r.Tree.N,
