@@ -3,7 +3,6 @@ package backup
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -409,26 +408,16 @@ func rotatedAway(led *audit.Ledger, dir string) bool {
 	return slices.Contains(chain[:len(chain)-1], strings.TrimSpace(string(pub)))
 }
 
-// overwrite overwrites a file with random bytes and fsyncs it (what the
-// backup held of a destroyed object, or an old master key), before it is
-// removed or replaced.
+// overwrite overwrites a regular file with random bytes and fsyncs it
+// (vault.Overwrite: what the backup held of a destroyed object, or an old
+// master key), before it is removed or replaced; anything else at path is
+// left to the caller.
 func overwrite(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = io.CopyN(f, rand.Reader, fi.Size())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return vault.Overwrite(path)
 }
 
 // eraseUnlisted overwrites and removes the vault objects and key files in

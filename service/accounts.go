@@ -1018,16 +1018,9 @@ func (s *Service) Request(ctx context.Context, a Actor, id string) (RequestView,
 		return RequestView{}, err
 	}
 	s.expireRequests()
-	var q *accounts.Request
-	err := s.Ledger.ViewState(stateRequests, func(r audit.Records) (err error) {
-		q, err = getRequest(r, id)
-		return err
-	})
+	q, err := s.requestByID(id)
 	if err != nil {
 		return RequestView{}, err
-	}
-	if q == nil {
-		return RequestView{}, fmt.Errorf("%w: no request %q; list them with `custodian request list`", ErrNotFound, id)
 	}
 	return viewRequest(q), nil
 }

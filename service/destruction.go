@@ -280,15 +280,9 @@ func (s *Service) RunDestruction(ctx context.Context, a Actor, id string, opts D
 		return Certificate{}, err
 	}
 	s.expireRequests()
-	var q *accounts.Request
-	if err := s.Ledger.ViewState(stateRequests, func(r audit.Records) (err error) {
-		q, err = getRequest(r, id)
-		return err
-	}); err != nil {
+	q, err := s.requestByID(id)
+	if err != nil {
 		return Certificate{}, err
-	}
-	if q == nil {
-		return Certificate{}, fmt.Errorf("%w: no request %q; list them with `custodian request list`", ErrNotFound, id)
 	}
 	if q.Kind != accounts.KindDestruction {
 		return Certificate{}, s.refused(a, ActDestroy, res, fmt.Errorf("%w: request %s is %s, not a destruction request", ErrConflict, id, q.Kind))
@@ -317,7 +311,6 @@ func (s *Service) RunDestruction(ctx context.Context, a Actor, id string, opts D
 		return Certificate{}, fmt.Errorf("%w: passphrase: rotating the master key after the erase re-encrypts it under the vault passphrase: give --passphrase-file, or --rotate=false", ErrInvalid)
 	}
 	var ident *vault.Identity
-	var err error
 	if len(opts.Passphrase) == 0 {
 		key, done, err := s.useKey()
 		if err != nil {
@@ -463,15 +456,9 @@ func (s *Service) DestructionCertificate(ctx context.Context, a Actor, id string
 	if err := s.authorize(a, ActReadCertificate, Resource{Kind: "request", ID: id}); err != nil {
 		return Certificate{}, err
 	}
-	var q *accounts.Request
-	if err := s.Ledger.ViewState(stateRequests, func(r audit.Records) (err error) {
-		q, err = getRequest(r, id)
-		return err
-	}); err != nil {
+	q, err := s.requestByID(id)
+	if err != nil {
 		return Certificate{}, err
-	}
-	if q == nil {
-		return Certificate{}, fmt.Errorf("%w: no request %q; list them with `custodian request list`", ErrNotFound, id)
 	}
 	idx, err := strconv.ParseInt(q.Details["certificate_event"], 10, 64)
 	if q.Kind != accounts.KindDestruction || err != nil {

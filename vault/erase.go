@@ -25,6 +25,21 @@ const headerCapture = 4 << 10
 // snapshots) is out of reach, which docs/destruction.md explains. It
 // returns an error wrapping fs.ErrNotExist if there is no such file.
 func eraseFile(path string) error {
+	if err := Overwrite(path); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Overwrite overwrites the regular file at path with random bytes over
+// its whole length and fsyncs it, leaving it in place (eraseFile then
+// unlinks it; a backup overwrites what it held of a destroyed object
+// before removing or replacing it). It returns an error wrapping
+// fs.ErrNotExist if there is no such file.
+func Overwrite(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err
@@ -46,10 +61,7 @@ func eraseFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("overwriting %s: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return nil
 }
 
 // Erasure is what Destroy did to one object, and what it checked.
