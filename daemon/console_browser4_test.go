@@ -15,7 +15,7 @@ func download(path string) bool {
 		return true
 	}
 	return strings.HasPrefix(u.Path, "/ledger/checkpoint") || strings.HasPrefix(u.Path, "/ledger/proofs/") ||
-		strings.HasPrefix(u.Path, "/ledger/consistency") || u.Query().Get("format") == "csv" || u.Query().Get("format") == "json"
+		strings.HasPrefix(u.Path, "/ledger/consistency") || u.Query().Get("format") == "csv"
 }
 
 // TestConsoleEveryPageInBrowser: chromium walks the console as an
